@@ -1,0 +1,47 @@
+"""remote-store-transfer: streaming upload / download / transfer for remote-store, open to plugins.
+
+>>> from remote_store import Store
+>>> from remote_store.backends import MemoryBackend
+>>> from remote_store_transfer import upload, download, transfer
+"""
+
+from __future__ import annotations
+
+from remote_store_transfer.context import Endpoint, TransferContext
+from remote_store_transfer.errors import PluginLoadError, TransferError
+from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
+from remote_store_transfer.plugin.manager import (
+    PluginInfo,
+    block_plugin,
+    plugin_manager,
+    reset_plugin_manager,
+)
+from remote_store_transfer.transfers import TransferManager, download, transfer, upload
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PROJECT_NAME",
+    "Endpoint",
+    "PluginInfo",
+    "PluginLoadError",
+    "TransferContext",
+    "TransferError",
+    "TransferManager",
+    "__version__",
+    "block_plugin",
+    "download",
+    "hookimpl",
+    "hookspec",
+    "list_plugins",
+    "plugin_manager",
+    "reset_plugin_manager",
+    "transfer",
+    "upload",
+]
+
+
+def list_plugins() -> list[PluginInfo]:
+    """The active (and blocked) plugins of the process-wide manager: name, distribution, version."""
+    return plugin_manager().list_plugins()

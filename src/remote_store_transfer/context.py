@@ -1,0 +1,169 @@
+"""The per-call transfer context that every hook receives."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from remote_store import Store, WriteResult
+
+__all__ = ["Endpoint", "Operation", "TransferContext"]
+
+Operation = Literal["upload", "download", "transfer"]
+"""The three operations: which public function was called."""
+
+_PROCESS_TAG = uuid.uuid4().hex[:12]
+_counter = itertools.count(1)
+
+
+def _new_process_tag() -> None:
+    """Give a forked child its own tag, so ids stay unique across processes."""
+    global _PROCESS_TAG, _counter  # noqa: PLW0603
+    _PROCESS_TAG = uuid.uuid4().hex[:12]
+    _counter = itertools.count(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_process_tag)
+
+
+class Endpoint:
+    """One end of a transfer: a path in a :class:`~remote_store.Store`, or a local file.
+
+    Attributes:
+        store: The ``Store`` the path belongs to, or ``None`` for a local file.
+            Plugins may call its public API (``supports``, ``native_path``,
+            ``read``...) but must never touch backend internals.
+        path: The store-relative path (as the caller gave it) when *store*
+            is set, else the local file-system path (``os.fspath`` of what
+            the caller gave).
+    """
+
+    __slots__ = ("path", "store")
+
+    def __init__(self, store: Store | None, path: str) -> None:
+        self.store = store
+        self.path = path
+
+    @property
+    def is_local(self) -> bool:
+        """``True`` when this end is a local file rather than a store path."""
+        return self.store is None
+
+    def describe(self) -> str:
+        """A human-readable location: ``local:/abs/path`` or ``Store(...):path``.
+
+        Uses only ``repr(store)``, which names the backend and root path and
+        never any credentials.
+        """
+        if self.store is None:
+            return f"local:{os.path.abspath(self.path)}"
+        return f"{self.store!r}:{self.path}"
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.describe()})"
+
+
+class TransferContext:
+    """Everything a plugin may know about one call of ``upload``, ``download`` or ``transfer``.
+
+    One object is created per call, before ``pre_transfer``, and the same
+    object is passed to every hook of that call. Plugins read it, and keep
+    their own per-transfer state in :attr:`state`.
+
+    Attributes:
+        operation: ``"upload"``, ``"download"`` or ``"transfer"``.
+        source: Where the bytes come from (local file for ``upload``).
+        destination: Where the bytes go (local file for ``download``).
+        overwrite: The caller's ``overwrite`` argument.
+        size: The number of bytes to move when known without an extra remote
+            call: the local file's size for ``upload``; ``None`` otherwise.
+        on_progress: The caller's ``on_progress`` callback, or ``None``.
+        bytes_transferred: Running total of bytes moved so far. Inside
+            ``on_chunk`` it already includes the current chunk; in
+            ``post_transfer`` it is final (for a failed call: what had been
+            read from the source when it failed).
+        write_result: The ``WriteResult`` returned by the destination store's
+            ``write`` (upload and transfer), available in ``post_transfer``
+            after a successful write; ``None`` otherwise.
+        started: Wall-clock start time, seconds since the epoch (``time.time()``).
+        started_perf: ``time.perf_counter()`` at start, for measuring durations.
+        atomic: The caller's ``atomic`` argument.
+        state: A dict private to this call where plugins keep per-transfer
+            state. Use your plugin's name as key prefix to avoid clashes.
+    """
+
+    __slots__ = (
+        "_id",
+        "atomic",
+        "bytes_transferred",
+        "destination",
+        "on_progress",
+        "operation",
+        "overwrite",
+        "size",
+        "source",
+        "started",
+        "started_perf",
+        "state",
+        "write_result",
+    )
+
+    def __init__(
+        self,
+        operation: Operation,
+        source: Endpoint,
+        destination: Endpoint,
+        *,
+        overwrite: bool,
+        on_progress: Callable[[int], None] | None,
+        size: int | None = None,
+        atomic: bool = False,
+    ) -> None:
+        self.operation: Operation = operation
+        self.source = source
+        self.destination = destination
+        self.overwrite = overwrite
+        self.on_progress = on_progress
+        self.size = size
+        self.atomic = atomic
+        self.bytes_transferred = 0
+        self.write_result: WriteResult | None = None
+        self.started = time.time()
+        self.started_perf = time.perf_counter()
+        self.state: dict[str, Any] = {}
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """A unique id for this call (unique across processes and hosts).
+
+        Made on first access: a random per-process tag plus a counter.
+        """
+        ident = self._id
+        if ident is None:
+            ident = self._id = f"{_PROCESS_TAG}-{next(_counter):08d}"
+        return ident
+
+    @property
+    def started_at(self) -> datetime:
+        """:attr:`started` as a timezone-aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.started, tz=UTC)
+
+    def elapsed(self) -> float:
+        """Seconds since the call started (monotonic clock)."""
+        return time.perf_counter() - self.started_perf
+
+    def describe(self) -> str:
+        """``"upload local:/a -> Store(...):b"``: the operation and both ends, for messages."""
+        return f"{self.operation} {self.source.describe()} -> {self.destination.describe()}"
+
+    def __repr__(self) -> str:
+        return f"<TransferContext {self.describe()} bytes={self.bytes_transferred}>"

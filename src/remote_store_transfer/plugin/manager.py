@@ -1,0 +1,357 @@
+"""Builds plugin managers: hook specs, then the built-in plugins, then entry points.
+
+There is one process-wide manager (:func:`plugin_manager`), built lazily on
+first use, and any number of isolated ones (:func:`build_plugin_manager`,
+used by :class:`~remote_store_transfer.TransferManager`).
+
+Third-party plugins are found through the entry-point group
+``remote_store_transfer``. Two environment variables steer the process-wide
+manager:
+
+* ``REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD=1`` -- load no entry points
+  (built-in plugins stay).
+* ``REMOTE_STORE_TRANSFER_BLOCK_PLUGINS=name1,name2`` -- never load or
+  register plugins with these names.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from remote_store_transfer.errors import PluginLoadError
+from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, progress, spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from pluggy import HookCaller
+
+__all__ = [
+    "BLOCK_ENV",
+    "BUILTIN_PLUGINS",
+    "DISABLE_AUTOLOAD_ENV",
+    "Dispatch",
+    "PluginInfo",
+    "TransferPluginManager",
+    "block_plugin",
+    "build_plugin_manager",
+    "plugin_manager",
+    "reset_plugin_manager",
+]
+
+log = logging.getLogger("remote_store_transfer")
+
+DISTRIBUTION = "remote-store-transfer"
+DISABLE_AUTOLOAD_ENV = "REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_ENV = "REMOTE_STORE_TRANSFER_BLOCK_PLUGINS"
+
+BUILTIN_PLUGINS: tuple[tuple[str, object], ...] = ((progress.NAME, progress),)
+"""``(name, plugin)`` pairs registered in every manager, before any entry point."""
+
+_UNBLOCKABLE = frozenset({progress.NAME})
+_FALSY = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One plugin known to a manager.
+
+    Attributes:
+        name: The name it is registered (or blocked) under; for entry-point
+            plugins, the entry-point name.
+        distribution: The distribution that provides it (``None`` for a
+            plugin registered by hand).
+        version: That distribution's version.
+        builtin: ``True`` for plugins shipped in this package.
+        blocked: ``True`` when the name is blocked (the plugin is not active).
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    builtin: bool
+    blocked: bool = False
+
+
+class Dispatch:
+    """What the streaming core needs from a manager, computed once per plugin set.
+
+    Rebuilt whenever a plugin is registered, unregistered or blocked.
+
+    Attributes:
+        pre: The ``pre_transfer`` hook caller, or ``None`` when nothing implements it.
+        on_chunk: The ``on_chunk`` hook caller.
+        chunk_observers: ``True`` when a plugin other than ``progress``
+            implements ``on_chunk`` (chunks must then be observed even without
+            ``on_progress``).
+        post: ``(plugin name, function, argument names)`` of each
+            ``post_transfer`` implementation, in call order.
+    """
+
+    __slots__ = ("chunk_observers", "on_chunk", "post", "pre")
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        hook = pm.hook
+        self.pre: HookCaller | None = hook.pre_transfer if hook.pre_transfer.get_hookimpls() else None
+        self.on_chunk: HookCaller = hook.on_chunk
+        self.chunk_observers = any(i.plugin_name != progress.NAME for i in hook.on_chunk.get_hookimpls())
+        # pluggy calls implementations last-registered first: the reverse of get_hookimpls().
+        self.post: tuple[tuple[str, Callable[..., object], tuple[str, ...]], ...] = tuple(
+            (i.plugin_name, i.function, i.argnames) for i in reversed(hook.post_transfer.get_hookimpls())
+        )
+
+
+class TransferPluginManager(pluggy.PluginManager):
+    """A ``pluggy.PluginManager`` with this package's hook specs, dispatch cache and plugin listing."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self._dispatch: Dispatch | None = None
+        self._origins: dict[str, tuple[str | None, str | None, bool]] = {}
+        self._blocked_names: set[str] = set()
+        self.add_hookspecs(spec)
+
+    @property
+    def dispatch(self) -> Dispatch:
+        """The cached :class:`Dispatch` for the current set of plugins."""
+        dispatch = self._dispatch
+        if dispatch is None:
+            dispatch = self._dispatch = Dispatch(self)
+        return dispatch
+
+    def register(
+        self,
+        plugin: object,
+        name: str | None = None,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+        builtin: bool = False,
+    ) -> str | None:
+        """Register *plugin* (a module or object with hook implementations).
+
+        Returns the name it was registered under, or ``None`` if the name is
+        blocked.
+
+        Raises:
+            ValueError: The plugin or its name is already registered.
+            pluggy.PluginValidationError: A hook implementation does not match
+                its spec, names an unknown hook, or is a wrapper of ``post_transfer``.
+        """
+        registered = super().register(plugin, name)
+        if registered is None:
+            return None
+        self._dispatch = None
+        try:
+            self._check(plugin, registered)
+        except BaseException:
+            self.unregister(plugin)
+            raise
+        self._origins[registered] = (distribution, version, builtin)
+        return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        """Unregister a plugin by object or name (see ``pluggy.PluginManager.unregister``)."""
+        removed = super().unregister(plugin, name)
+        self._dispatch = None
+        if name is None and removed is not None:
+            name = self.get_name(removed)
+        for known, obj in list(self._origins.items()):
+            if known == name or obj is removed:
+                self._origins.pop(known, None)
+        return removed
+
+    def set_blocked(self, name: str) -> None:
+        """Block *name*: unregister the plugin of that name now and refuse it later.
+
+        Raises:
+            ValueError: *name* is a built-in plugin that cannot be blocked (``progress``).
+        """
+        if name in _UNBLOCKABLE:
+            raise ValueError(f"plugin {name!r} is built in and cannot be blocked: on_progress depends on it")
+        self._origins.pop(name, None)
+        super().set_blocked(name)
+        self._blocked_names.add(name)
+        self._dispatch = None
+
+    def unblock(self, name: str) -> bool:
+        """Allow *name* to be registered again; ``True`` if it was blocked."""
+        self._blocked_names.discard(name)
+        return super().unblock(name)
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> int:
+        """Load and register every plugin declared in entry-point *group*.
+
+        Blocked and already registered names are skipped. Each load is logged
+        with the distribution's name and version.
+
+        Returns:
+            How many plugins were registered.
+
+        Raises:
+            PluginLoadError: A plugin failed to import or to register; the
+                message names it and its distribution.
+        """
+        count = 0
+        for ep in importlib.metadata.entry_points(group=group):
+            if self.is_blocked(ep.name) or self.has_plugin(ep.name):
+                continue
+            dist_name = ep.dist.metadata["Name"] if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            where = f"distribution {dist_name} {version}" if dist_name else "an unknown distribution"
+            hint = f"; to run without it, set {BLOCK_ENV}={ep.name}"
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"plugin {ep.name!r} ({ep.value}) from {where} failed to import: {type(exc).__name__}: {exc}{hint}",
+                    plugin=ep.name,
+                    distribution=f"{dist_name} {version}" if dist_name else None,
+                ) from exc
+            try:
+                self.register(plugin, name=ep.name, distribution=dist_name, version=version)
+            except (pluggy.PluginValidationError, ValueError) as exc:
+                raise PluginLoadError(
+                    f"plugin {ep.name!r} ({ep.value}) from {where} is invalid: {exc}{hint}",
+                    plugin=ep.name,
+                    distribution=f"{dist_name} {version}" if dist_name else None,
+                ) from exc
+            log.info("loaded plugin %s from %s", ep.name, where, extra={"plugin": ep.name, "dist": dist_name})
+            count += 1
+        return count
+
+    def list_plugins(self) -> list[PluginInfo]:
+        """Every registered plugin (in registration order), then every blocked name."""
+        active = [
+            PluginInfo(name, *self._origins.get(name, (None, None, False)))
+            for name, plugin in self.list_name_plugin()
+            if plugin is not None
+        ]
+        blocked = [PluginInfo(name, None, None, False, blocked=True) for name in sorted(self._blocked_names)]
+        return active + blocked
+
+    def _check(self, plugin: object, name: str) -> None:
+        for caller in self.get_hookcallers(plugin) or ():
+            if caller.spec is None:
+                raise pluggy.PluginValidationError(plugin, f"plugin {name!r} implements unknown hook {caller.name!r}")
+            if caller.name == "post_transfer":
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
+                        raise pluggy.PluginValidationError(
+                            plugin, f"plugin {name!r}: post_transfer cannot be a wrapper"
+                        )
+
+
+def _own_version() -> str | None:
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return None
+
+
+def _env_blocked() -> list[str]:
+    return [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
+
+
+def _autoload_disabled() -> bool:
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in _FALSY
+
+
+def build_plugin_manager(
+    plugins: Iterable[object] = (),
+    *,
+    entry_points: bool = False,
+    blocked: Sequence[str] = (),
+    use_env: bool = False,
+) -> TransferPluginManager:
+    """Build a new, independent plugin manager.
+
+    Order: hook specs, blocked names, built-in plugins, *plugins*, then entry
+    points (when *entry_points* is true and, with *use_env*, autoload is not
+    disabled).
+
+    Args:
+        plugins: Extra plugins to register (modules or objects with hook
+            implementations).
+        entry_points: Load third-party plugins from the entry-point group.
+        blocked: Plugin names never to register.
+        use_env: Also honour ``REMOTE_STORE_TRANSFER_BLOCK_PLUGINS`` and
+            ``REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD``.
+
+    Raises:
+        PluginLoadError: An entry-point plugin failed to load.
+        ValueError: A built-in that cannot be blocked was named in *blocked*.
+    """
+    pm = TransferPluginManager()
+    for name in [*blocked, *(_env_blocked() if use_env else ())]:
+        pm.set_blocked(name)
+    version = _own_version()
+    for name, plugin in BUILTIN_PLUGINS:
+        pm.register(plugin, name=name, distribution=DISTRIBUTION, version=version, builtin=True)
+    for plugin in plugins:
+        pm.register(plugin)
+    if entry_points and not (use_env and _autoload_disabled()):
+        pm.load_entry_points()
+    return pm
+
+
+_lock = threading.Lock()
+_global: TransferPluginManager | None = None
+_pending_blocks: list[str] = []
+
+
+def plugin_manager() -> TransferPluginManager:
+    """The process-wide plugin manager, built on first use (thread-safe).
+
+    It has the built-in plugins and every entry-point plugin, minus what the
+    environment variables and :func:`block_plugin` exclude.
+
+    Raises:
+        PluginLoadError: An entry-point plugin failed to load (the manager is
+            not kept: the next call tries again).
+    """
+    pm = _global
+    if pm is None:
+        pm = _build_global()
+    return pm
+
+
+def _build_global() -> TransferPluginManager:
+    global _global  # noqa: PLW0603
+    with _lock:
+        if _global is None:
+            _global = build_plugin_manager(entry_points=True, blocked=_pending_blocks, use_env=True)
+        return _global
+
+
+def block_plugin(name: str) -> None:
+    """Block plugin *name* in the process-wide manager (now, or when it is built).
+
+    Raises:
+        ValueError: *name* is a built-in that cannot be blocked.
+    """
+    if name in _UNBLOCKABLE:
+        raise ValueError(f"plugin {name!r} is built in and cannot be blocked: on_progress depends on it")
+    with _lock:
+        _pending_blocks.append(name)
+        if _global is not None:
+            _global.set_blocked(name)
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide manager and pending blocks; the next use builds a new one.
+
+    For tests, and for programs that changed the environment or installed
+    plugins at run time.
+    """
+    global _global  # noqa: PLW0603
+    with _lock:
+        _global = None
+        _pending_blocks.clear()

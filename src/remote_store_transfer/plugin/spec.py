@@ -1,0 +1,114 @@
+"""Hook specifications: what a plugin can implement, when it is called, what raising means.
+
+Every hook receives the call's :class:`~remote_store_transfer.TransferContext`
+as ``context``. An implementation may accept any subset of a hook's
+arguments (pluggy passes only the names it asks for). Hooks return nothing;
+their return values are ignored.
+
+Order of calls for one ``upload`` / ``download`` / ``transfer``::
+
+    local checks (FileNotFoundError / FileExistsError): no hook is called
+    pre_transfer(context)                       # once
+    on_chunk(context, nbytes, data)             # once per non-empty chunk, in order
+    post_transfer(context, error)               # once, whatever happened
+
+Implementations run in pluggy's order: last registered first, with
+``tryfirst`` / ``trylast`` respected.
+
+Who implements what: the built-in ``progress`` plugin implements
+``on_chunk`` (it forwards ``nbytes`` to the caller's ``on_progress``);
+anyone may implement any hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from remote_store_transfer.plugin import hookspec
+
+if TYPE_CHECKING:
+    from remote_store_transfer.context import TransferContext
+
+__all__ = ["on_chunk", "post_transfer", "pre_transfer"]
+
+
+@hookspec
+def pre_transfer(context: TransferContext) -> None:
+    """Called once per call, after the local checks and before any data moves.
+
+    Nothing has been read from the source or written anywhere yet; for an
+    upload the local file is open (``context.size`` is known).
+
+    Use it to check policy, start a span or a timer, or record the intent.
+
+    Args:
+        context: The call's context. ``bytes_transferred`` is 0.
+
+    Raises:
+        Any exception: the call is aborted. Nothing is read from the source
+        store nor written anywhere; ``post_transfer`` is still called once
+        with that exception as ``error``; the exception then propagates to
+        the caller unchanged (same object, same type). Implementations after
+        the raising one are not called.
+    """
+
+
+@hookspec
+def on_chunk(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
+    """Called once per non-empty chunk of data, in order, as the bytes move.
+
+    For ``upload`` and ``transfer`` a chunk is what the destination store got
+    from one ``read`` of the source stream; for ``download`` it is one
+    (at most 1 MiB) read of the remote stream, after it was written to the
+    local file.
+
+    Use it to hash, count, report progress or enforce a byte budget. Keep it
+    fast: it is on the hot path.
+
+    Args:
+        context: The call's context; ``bytes_transferred`` already includes
+            this chunk.
+        nbytes: ``len(data)``; never 0.
+        data: The chunk, a read-only bytes-like object (``bytes`` or a
+            read-only ``memoryview``). It is valid only during this call: the
+            buffer behind it is reused, so copy it (``bytes(data)``) to keep it.
+
+    Raises:
+        Any exception: the transfer is aborted; every stream is closed;
+        ``post_transfer`` is called once with that exception; then it
+        propagates to the caller. Implementations after the raising one are
+        not called for this chunk.
+    """
+
+
+@hookspec
+def post_transfer(context: TransferContext, error: BaseException | None) -> None:
+    """Called exactly once for every call whose ``pre_transfer`` began, whatever happened.
+
+    It runs after every stream was closed. Use it to record the outcome
+    (audit), verify the result (integrity), end a span, or clean up state.
+
+    Every implementation is called, each with the error current at its turn:
+
+    * ``error`` is ``None`` when the call has succeeded so far, else the
+      exception that ends the call (``KeyboardInterrupt`` included).
+    * ``context.bytes_transferred`` is final.
+
+    Args:
+        context: The call's context.
+        error: ``None`` on success, else the exception the caller will get.
+
+    Raises:
+        On a successful call: the exception turns the call into a failure
+        (this is how a verifier rejects a transfer). Later implementations
+        receive it as ``error``, and the caller gets it.
+
+        On a failed call: the original error still reaches the caller. The
+        plugin's exception is logged (logger ``remote_store_transfer``) and
+        recorded as a note on the original error; it is not lost.
+
+    Note:
+        Wrapper implementations (``wrapper=True`` / ``hookwrapper=True``)
+        are not supported for this hook: each implementation is called on its
+        own so that one failing plugin never keeps another from running.
+    """

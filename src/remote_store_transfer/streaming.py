@@ -1,0 +1,281 @@
+"""The core streaming loop of ``upload``, ``download`` and ``transfer``, with hook dispatch.
+
+Each function takes the :class:`~remote_store_transfer.plugin.manager.Dispatch`
+of a plugin manager first; :mod:`remote_store_transfer.transfers` supplies it.
+Only the public Store API is used (``read``, ``write``, ``write_atomic``).
+
+Per call: local checks, then ``pre_transfer``, then the data moves (with
+``on_chunk`` per chunk when anything observes chunks), then ``post_transfer``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
+
+from remote_store_transfer.context import Endpoint, TransferContext
+
+if TYPE_CHECKING:
+    from remote_store import Store
+
+    from remote_store_transfer.plugin.manager import Dispatch
+
+__all__ = ["CHUNK_SIZE", "ChunkReader", "download", "transfer", "upload"]
+
+log = logging.getLogger("remote_store_transfer")
+
+CHUNK_SIZE = 1_048_576
+"""Size of each read of the remote stream in ``download`` (XFER-007): 1 MiB."""
+
+OnChunk = Callable[..., object]
+
+
+class ChunkReader:
+    """A readable stream that calls ``on_chunk`` for every non-empty read of *inner*.
+
+    Handed to ``store.write()`` in place of the source stream when chunks are
+    observed. Other attributes (``seek``, ``tell``, ``name``...) are delegated
+    to *inner*.
+    """
+
+    __slots__ = ("_context", "_inner", "_on_chunk")
+
+    def __init__(self, inner: IO[bytes], context: TransferContext, on_chunk: OnChunk) -> None:
+        self._inner = inner
+        self._context = context
+        self._on_chunk = on_chunk
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._inner.read(-1 if size is None else size)
+        if data:
+            self._seen(data)
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        read1 = getattr(self._inner, "read1", self._inner.read)
+        data: bytes = read1(size)
+        if data:
+            self._seen(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n: int | None = self._inner.readinto(buffer)  # type: ignore[attr-defined]
+        if n:
+            with memoryview(buffer) as view:
+                self._seen(view.cast("B")[:n].toreadonly())
+        return n or 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        data = self._inner.readline(size if size is not None else -1)
+        if data:
+            self._seen(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _seen(self, data: bytes | memoryview) -> None:
+        context = self._context
+        nbytes = len(data) if isinstance(data, bytes) else data.nbytes
+        context.bytes_transferred += nbytes
+        self._on_chunk(context=context, nbytes=nbytes, data=data)
+
+
+def _finish(dispatch: Dispatch, context: TransferContext, error: BaseException | None) -> BaseException | None:
+    """Run every ``post_transfer`` implementation; return the call's final error."""
+    for name, function, argnames in dispatch.post:
+        args = {"context": context, "error": error}
+        try:
+            function(*[args[a] for a in argnames])
+        except BaseException as exc:
+            if error is None:
+                error = exc
+            else:
+                log.error(
+                    "post_transfer of plugin %r raised while handling the failure of %s",
+                    name,
+                    context.describe(),
+                    exc_info=exc,
+                )
+                error.add_note(f"post_transfer of plugin {name!r} also raised {type(exc).__name__}: {exc}")
+    return error
+
+
+def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None]) -> None:
+    """``pre_transfer``, then *move* the data, then ``post_transfer``; errors per the hook spec."""
+    if dispatch.pre is not None:
+        try:
+            dispatch.pre(context=context)
+        except BaseException as exc:
+            _finish(dispatch, context, exc)
+            raise
+    try:
+        move()
+    except BaseException as exc:
+        exc.add_note(f"during {context.describe()} after {context.bytes_transferred} bytes")
+        _finish(dispatch, context, exc)
+        raise
+    if dispatch.post:
+        error = _finish(dispatch, context, None)
+        if error is not None:
+            raise error
+
+
+def upload(
+    dispatch: Dispatch,
+    store: Store,
+    local_path: str | os.PathLike[str],
+    remote_path: str,
+    overwrite: bool,
+    on_progress: Callable[[int], None] | None,
+    atomic: bool,
+) -> None:
+    """Stream a local file into *store* (see :func:`remote_store_transfer.upload`)."""
+    path = os.fspath(local_path)
+    with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
+        context = TransferContext(
+            "upload",
+            Endpoint(None, path),
+            Endpoint(store, remote_path),
+            overwrite=overwrite,
+            on_progress=on_progress,
+            size=os.fstat(fh.fileno()).st_size,
+            atomic=atomic,
+        )
+        write = store.write_atomic if atomic else store.write
+
+        def move() -> None:
+            if on_progress is None and not dispatch.chunk_observers:
+                try:  # nothing observes chunks: the open file goes straight to the store (XFER-002)
+                    context.write_result = write(remote_path, fh, overwrite=overwrite)
+                finally:
+                    context.bytes_transferred = fh.tell()
+            else:
+                source = cast("BinaryIO", ChunkReader(fh, context, dispatch.on_chunk))
+                context.write_result = write(remote_path, source, overwrite=overwrite)
+
+        _run(dispatch, context, move)
+
+
+def download(
+    dispatch: Dispatch,
+    store: Store,
+    remote_path: str,
+    local_path: str | os.PathLike[str],
+    overwrite: bool,
+    on_progress: Callable[[int], None] | None,
+    atomic: bool,
+) -> None:
+    """Stream a store file to a local path (see :func:`remote_store_transfer.download`)."""
+    dest = os.fspath(local_path)
+    if not overwrite and os.path.exists(dest):  # before store.read() (XFER-008)
+        raise FileExistsError(f"Local file already exists: {dest}")
+    context = TransferContext(
+        "download",
+        Endpoint(store, remote_path),
+        Endpoint(None, dest),
+        overwrite=overwrite,
+        on_progress=on_progress,
+        atomic=atomic,
+    )
+    on_chunk = dispatch.on_chunk if on_progress is not None or dispatch.chunk_observers else None
+
+    def move() -> None:
+        stream = store.read(remote_path)
+        try:  # the remote stream is closed whatever happens (XFER-010)
+            if atomic:
+                _write_local_atomic(stream, dest, overwrite, context, on_chunk)
+            else:
+                with open(dest, "wb") as fh:
+                    _copy(stream, fh, context, on_chunk)
+        finally:
+            stream.close()
+
+    _run(dispatch, context, move)
+
+
+def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: OnChunk | None) -> None:
+    """The download loop: 1 MiB reads of *stream*, each written to *fh*, then ``on_chunk``."""
+    write = fh.write
+    if isinstance(stream, io.BufferedIOBase | io.RawIOBase):
+        # readinto a reused buffer: no new bytes object per chunk.
+        buffer = bytearray(CHUNK_SIZE)
+        with memoryview(buffer) as view, view.toreadonly() as chunks:
+            while n := stream.readinto(view):
+                write(view[:n])
+                context.bytes_transferred += n
+                if on_chunk is not None:
+                    on_chunk(context=context, nbytes=n, data=chunks[:n])
+    else:
+        while data := stream.read(CHUNK_SIZE):
+            write(data)
+            context.bytes_transferred += len(data)
+            if on_chunk is not None:
+                on_chunk(context=context, nbytes=len(data), data=data)
+
+
+def _write_local_atomic(
+    stream: IO[bytes], dest: str, overwrite: bool, context: TransferContext, on_chunk: OnChunk | None
+) -> None:
+    """Download into a temp file beside *dest*, then move it into place; never leave a partial file."""
+    directory, name = os.path.split(os.path.abspath(dest))
+    temp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with open(fd, "wb") as fh:
+            _copy(stream, fh, context, on_chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(temp, dest)
+        else:
+            os.link(temp, dest)  # FileExistsError if dest appeared meanwhile: never clobber it
+            os.unlink(temp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def transfer(
+    dispatch: Dispatch,
+    src_store: Store,
+    src_path: str,
+    dst_store: Store,
+    dst_path: str,
+    overwrite: bool,
+    on_progress: Callable[[int], None] | None,
+    atomic: bool,
+) -> None:
+    """Stream a file from one store to another (see :func:`remote_store_transfer.transfer`)."""
+    context = TransferContext(
+        "transfer",
+        Endpoint(src_store, src_path),
+        Endpoint(dst_store, dst_path),
+        overwrite=overwrite,
+        on_progress=on_progress,
+        atomic=atomic,
+    )
+    write = dst_store.write_atomic if atomic else dst_store.write
+
+    def move() -> None:
+        stream = src_store.read(src_path)
+        try:  # the source stream is closed whatever happens (XFER-015)
+            if on_progress is None and not dispatch.chunk_observers:
+                context.write_result = result = write(dst_path, stream, overwrite=overwrite)
+                context.bytes_transferred = result.size if result.size is not None else 0
+            else:
+                source = cast("BinaryIO", ChunkReader(stream, context, dispatch.on_chunk))
+                context.write_result = write(dst_path, source, overwrite=overwrite)
+        finally:
+            stream.close()
+
+    _run(dispatch, context, move)

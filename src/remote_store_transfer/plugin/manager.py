@@ -104,8 +104,15 @@ class Dispatch:
         self.chunk_observers = any(i.plugin_name != progress.NAME for i in hook.on_chunk.get_hookimpls())
         # pluggy calls implementations last-registered first: the reverse of get_hookimpls().
         self.post: tuple[tuple[str, Callable[..., object], tuple[str, ...]], ...] = tuple(
-            (i.plugin_name, i.function, i.argnames) for i in reversed(hook.post_transfer.get_hookimpls())
+            (_label(i), i.function, i.argnames) for i in reversed(hook.post_transfer.get_hookimpls())
         )
+
+
+def _label(impl: pluggy.HookImpl) -> str:
+    """A readable plugin name for messages: pluggy names unnamed objects by ``id()``."""
+    if impl.plugin_name.isdigit():
+        return f"{type(impl.plugin).__qualname__} object"
+    return impl.plugin_name
 
 
 class TransferPluginManager(pluggy.PluginManager):

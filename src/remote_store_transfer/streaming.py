@@ -237,12 +237,25 @@ def _write_local_atomic(
         if overwrite:
             os.replace(temp, dest)
         else:
-            os.link(temp, dest)  # FileExistsError if dest appeared meanwhile: never clobber it
-            os.unlink(temp)
+            _place_without_clobbering(temp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def _place_without_clobbering(temp: str, dest: str) -> None:
+    """Move *temp* to *dest*, raising ``FileExistsError`` if *dest* appeared meanwhile."""
+    try:
+        os.link(temp, dest)  # atomic "create if absent"
+    except FileExistsError:
+        raise FileExistsError(f"Local file already exists: {dest}") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(dest):
+            raise FileExistsError(f"Local file already exists: {dest}") from None
+        os.replace(temp, dest)
+        return
+    os.unlink(temp)
 
 
 def transfer(

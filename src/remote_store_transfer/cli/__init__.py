@@ -1,0 +1,418 @@
+"""The ``remote-store-transfer`` command line (also ``python -m remote_store_transfer``).
+
+Subcommands: ``upload``, ``download``, ``copy`` (the three functions, with
+named stores from a remote-store registry TOML), ``plugins``,
+``audit verify`` and ``demo``. See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from remote_store_transfer import __version__, download, plugin_manager, transfer, upload
+from remote_store_transfer.cli.progress import CallRecorder, ProgressBar, stderr_console
+from remote_store_transfer.cli.report import (
+    EXIT_CODES_HELP,
+    EXIT_INTEGRITY,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Outcome,
+    exit_code_for,
+    print_error,
+)
+from remote_store_transfer.cli.stores import STORES_ENV, Location, StoreLookupError, Stores, parse_location
+
+if TYPE_CHECKING:
+    from remote_store import Store
+
+__all__ = ["Session", "cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EPILOG = (
+    f"Locations: NAME:PATH is PATH in store NAME of the registry TOML given by --config or ${STORES_ENV}; "
+    "anything else is a local path (write ./a:b for a local name with a colon). "
+    "A store path ending in / (or empty) gets the source's file name. " + EXIT_CODES_HELP
+)
+
+
+class Failed(Exception):
+    """A command already reported its error; exit with *code*."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Session:
+    """What one transfer command needs: its options, its stores and its plugins.
+
+    Args:
+        config: ``--config`` (or ``None``).
+        quiet: ``--quiet``: no bar, no summary line.
+        as_json: ``--json``: one JSON object per operation on stdout.
+        debug: ``--debug``: print tracebacks.
+    """
+
+    def __init__(self, config: str | None, *, quiet: bool, as_json: bool, debug: bool) -> None:
+        self.stores = Stores(config)
+        self.quiet = quiet
+        self.as_json = as_json
+        self.debug = debug
+        self.recorder = CallRecorder()
+        console = stderr_console()
+        self.bar = ProgressBar(console) if console.is_terminal and not console.is_dumb_terminal and not quiet else None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stores.close()
+
+    @contextmanager
+    def plugins(self) -> Iterator[None]:
+        """Register the recorder (and the bar) in the process-wide manager for the duration of the block."""
+        pm = plugin_manager()
+        mine: list[object] = [self.recorder] + ([self.bar] if self.bar is not None else [])
+        for plugin in mine:
+            pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
+        try:
+            yield
+        finally:
+            for plugin in mine:
+                pm.unregister(plugin)
+
+    def store(self, location: Location) -> Store:
+        """The store of a ``NAME:PATH`` location (raises :class:`StoreLookupError`)."""
+        assert location.store is not None, location
+        return self.stores.get(location.store)
+
+    def size_of(self, store: Store, path: str) -> int | None:
+        """The size of *path* for the bar (only when a bar is drawn; ``None`` if unknown or on error)."""
+        if self.bar is None:
+            return None
+        try:
+            return store.get_file_info(path).size
+        except Exception:  # noqa: BLE001 -- the transfer itself will report the real error
+            return None
+
+    def run(
+        self,
+        operation: str,
+        source: str,
+        destination: str,
+        call: Callable[[], None],
+        *,
+        total: int | None = None,
+        label: str = "",
+    ) -> Outcome:
+        """Run one operation with the plugins registered; report it; return its outcome.
+
+        Errors are reported (one line on stderr, the traceback with ``--debug``);
+        ``KeyboardInterrupt`` is caught too (exit code 130).
+        """
+        outcome = Outcome(operation, source, destination)
+        self.recorder.reset()
+        if self.bar is not None:
+            self.bar.expect(label or operation, total)
+        started = time.perf_counter()
+        try:
+            with self.plugins():
+                call()
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported below, with its exit code
+            outcome.error = exc
+        outcome.seconds = time.perf_counter() - started
+        outcome.bytes = self.recorder.bytes_transferred
+        self.report(outcome)
+        return outcome
+
+    def report(self, outcome: Outcome) -> None:
+        """Print *outcome*: the JSON object or summary line on stdout, the error line on stderr."""
+        if self.as_json:
+            click.echo(outcome.as_json())
+        elif outcome.ok and not self.quiet:
+            click.echo(outcome.as_line())
+        error = outcome.error
+        if error is None:
+            return
+        if isinstance(error, KeyboardInterrupt):
+            click.echo(f"{PROG}: interrupted: {outcome.operation} {outcome.source} -> {outcome.destination}", err=True)
+            return
+        from remote_store import AlreadyExists, NotFound  # noqa: PLC0415 -- keep the top short
+
+        if isinstance(error, NotFound | FileNotFoundError):
+            where = outcome.source
+        elif isinstance(error, AlreadyExists | FileExistsError):
+            where = outcome.destination
+        else:
+            where = f"{outcome.source} -> {outcome.destination}"
+        print_error(f"{outcome.operation} {where}", error, debug=self.debug)
+
+
+def _common(*, transfer_options: bool) -> Callable[[F], F]:
+    """The options every subcommand takes (and, for upload/download/copy, the transfer ones)."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--debug", is_flag=True, help="Print the traceback of an error.")(func)
+        func = click.option(
+            "--config",
+            "config",
+            metavar="FILE",
+            help=f"Store registry TOML (remote-store RegistryConfig); default ${STORES_ENV}.",
+        )(func)
+        if transfer_options:
+            func = click.option("--json", "as_json", is_flag=True, help="One JSON object per operation on stdout.")(
+                func
+            )
+            func = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")(func)
+            func = click.option(
+                "--atomic", is_flag=True, help="Readers never see a partial file (write_atomic / temp file + rename)."
+            )(func)
+            func = click.option("--overwrite", is_flag=True, help="Replace the destination if it exists.")(func)
+        return func
+
+    return decorate
+
+
+def _guarded(func: F) -> F:
+    """Turn store-lookup problems and plugin-load failures into one error line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        name = click.get_current_context().command_path.removeprefix(PROG).strip()
+        try:
+            return func(*args, **kwargs)
+        except StoreLookupError as exc:
+            print_error(name, exc, debug=debug)
+            raise Failed(EXIT_USAGE) from exc
+        except KeyboardInterrupt:
+            click.echo(f"{PROG}: interrupted: {name}", err=True)
+            raise Failed(EXIT_INTERRUPTED) from None
+        except (Failed, click.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # a plugin failed to load, a registry backend failed to build, ...
+            print_error(name, exc, debug=debug)
+            raise Failed(exit_code_for(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _usage(message: str) -> NoReturn:
+    raise click.UsageError(message)
+
+
+@click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name=PROG)
+def cli() -> None:
+    """Streaming upload, download and copy between local files and remote-store stores, with plugins."""
+
+
+@cli.command("upload", epilog=_EPILOG)
+@click.argument("local", metavar="LOCAL")
+@click.argument("remote", metavar="NAME:PATH")
+@_common(transfer_options=True)
+@_guarded
+def upload_cmd(
+    local: str, remote: str, overwrite: bool, atomic: bool, quiet: bool, as_json: bool, config: str | None, debug: bool
+) -> None:
+    """Upload the local file LOCAL to PATH in store NAME."""
+    src, dst = parse_location(local), parse_location(remote)
+    if not src.is_local:
+        _usage(f"upload: LOCAL must be a local path, got store location {local!r} (use copy)")
+    if dst.is_local:
+        _usage(f"upload: the destination must be NAME:PATH, got local path {remote!r}")
+    dst = dst.with_name(os.path.basename(src.path))
+    with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
+        store = session.store(dst)
+        outcome = session.run(
+            "upload",
+            os.path.abspath(src.path),
+            dst.text,
+            lambda: upload(store, src.path, dst.path, overwrite=overwrite, atomic=atomic),
+            label=f"upload {os.path.basename(src.path)}",
+        )
+    _finish(outcome)
+
+
+@cli.command("download", epilog=_EPILOG)
+@click.argument("remote", metavar="NAME:PATH")
+@click.argument("local", metavar="LOCAL")
+@_common(transfer_options=True)
+@_guarded
+def download_cmd(
+    remote: str, local: str, overwrite: bool, atomic: bool, quiet: bool, as_json: bool, config: str | None, debug: bool
+) -> None:
+    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory)."""
+    src, dst = parse_location(remote), parse_location(local)
+    if src.is_local:
+        _usage(f"download: the source must be NAME:PATH, got local path {remote!r}")
+    if not dst.is_local:
+        _usage(f"download: LOCAL must be a local path, got store location {local!r} (use copy)")
+    target = dst.path
+    if os.path.isdir(target):
+        target = os.path.join(target, os.path.basename(src.path.rstrip("/")))
+    with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
+        store = session.store(src)
+        outcome = session.run(
+            "download",
+            src.text,
+            os.path.abspath(target),
+            lambda: download(store, src.path, target, overwrite=overwrite, atomic=atomic),
+            total=session.size_of(store, src.path),
+            label=f"download {os.path.basename(src.path)}",
+        )
+    _finish(outcome)
+
+
+@cli.command("copy", epilog=_EPILOG)
+@click.argument("source", metavar="NAME:PATH")
+@click.argument("destination", metavar="NAME:PATH")
+@_common(transfer_options=True)
+@_guarded
+def copy_cmd(
+    source: str,
+    destination: str,
+    overwrite: bool,
+    atomic: bool,
+    quiet: bool,
+    as_json: bool,
+    config: str | None,
+    debug: bool,
+) -> None:
+    """Stream a file from one store to another (or the same) store: remote to remote, no local copy."""
+    src, dst = parse_location(source), parse_location(destination)
+    if src.is_local or dst.is_local:
+        local = source if src.is_local else destination
+        _usage(f"copy: both ends must be NAME:PATH, got local path {local!r} (use upload or download)")
+    dst = dst.with_name(os.path.basename(src.path.rstrip("/")))
+    with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
+        src_store, dst_store = session.store(src), session.store(dst)
+        outcome = session.run(
+            "copy",
+            src.text,
+            dst.text,
+            lambda: transfer(src_store, src.path, dst_store, dst.path, overwrite=overwrite, atomic=atomic),
+            total=session.size_of(src_store, src.path),
+            label=f"copy {os.path.basename(src.path)}",
+        )
+    _finish(outcome)
+
+
+def _finish(outcome: Outcome) -> None:
+    if outcome.error is not None:
+        raise Failed(outcome.exit_code)
+
+
+@cli.command("plugins", epilog=_EPILOG)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list on stdout.")
+@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+@_guarded
+def plugins_cmd(as_json: bool, debug: bool) -> None:
+    """List the plugins of the process-wide manager: active and blocked."""
+    infos = plugin_manager().list_plugins()
+    rows = [
+        {
+            "name": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "kind": "built-in" if info.builtin else "third-party",
+            "status": "blocked" if info.blocked else "active",
+        }
+        for info in infos
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    headers = ("NAME", "DISTRIBUTION", "VERSION", "KIND", "STATUS")
+    table = [headers] + [
+        tuple(
+            str(row[key] if row[key] is not None else "-")
+            for key in ("name", "distribution", "version", "kind", "status")
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+@cli.group("audit", epilog=_EPILOG)
+def audit_group() -> None:
+    """Audit log tools."""
+
+
+@audit_group.command("verify", epilog=_EPILOG)
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stdout.")
+@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+@_guarded
+def audit_verify_cmd(file: str, as_json: bool, debug: bool) -> None:
+    """Verify the hash chain of the audit log FILE: exit 0 when intact, 6 at the first bad record."""
+    # Imported by name, only here: the audit plugin is optional for every other command.
+    audit = importlib.import_module("remote_store_transfer.plugin.audit")
+    result = audit.verify_chain(file)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "file": file,
+                    "ok": result.ok,
+                    "records": result.records,
+                    "first_bad": result.first_bad,
+                    "reason": result.reason,
+                }
+            )
+        )
+    elif result.ok:
+        click.echo(f"{file}: intact, {result.records} records")
+    if not result.ok:
+        where = f"record {result.first_bad}" if result.first_bad is not None else "chain"
+        click.echo(f"{PROG}: error: audit verify {file}: {where}: {result.reason}", err=True)
+        raise Failed(EXIT_INTEGRITY)
+
+
+@cli.command("demo", epilog=_EPILOG)
+@click.option("--size", "size_mib", type=click.IntRange(1, 1024), default=8, show_default=True, help="Sample MiB.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per operation on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, only errors.")
+@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+@_guarded
+def demo_cmd(size_mib: int, as_json: bool, quiet: bool, debug: bool) -> None:
+    """Upload, copy and download a sample file between a temp local store and a memory store."""
+    from remote_store_transfer.cli.demo import run_demo  # noqa: PLC0415
+
+    session = Session(None, quiet=quiet, as_json=as_json, debug=debug)
+    code = run_demo(session, size_mib * 1024 * 1024)
+    if code != EXIT_OK:
+        raise Failed(code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console-script entry point: run the CLI and exit with the documented code."""
+    try:
+        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except Failed as exc:
+        code = exc.code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:  # Ctrl-C while click itself was busy (parsing, prompting)
+        click.echo(f"{PROG}: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo(f"{PROG}: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,166 @@
+"""Exit codes, error lines and result output (plain lines or JSON) of the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from remote_store import AlreadyExists, NotFound, PermissionDenied, RemoteStoreError
+
+from remote_store_transfer import errors
+
+__all__ = [
+    "EXIT_CODES_HELP",
+    "EXIT_DENIED",
+    "EXIT_ERROR",
+    "EXIT_EXISTS",
+    "EXIT_INTEGRITY",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "Outcome",
+    "error_line",
+    "exit_code_for",
+    "format_bytes",
+    "print_error",
+]
+
+PROG = "remote-store-transfer"
+
+EXIT_OK = 0
+"""Success."""
+EXIT_ERROR = 1
+"""Any other error (a store error, a plugin that failed to load, ...)."""
+EXIT_USAGE = 2
+"""Bad command line or store registry: unknown option, unknown store name, no registry."""
+EXIT_NOT_FOUND = 3
+"""The source does not exist (``NotFound``, ``FileNotFoundError``)."""
+EXIT_EXISTS = 4
+"""The destination exists and ``--overwrite`` was not given (``AlreadyExists``, ``FileExistsError``)."""
+EXIT_DENIED = 5
+"""Denied: by a policy plugin (``TransferDenied``) or by the store or file system (``PermissionDenied``)."""
+EXIT_INTEGRITY = 6
+"""Integrity failure: a verifier rejected the transfer (``IntegrityError``) or an audit chain is broken."""
+EXIT_INTERRUPTED = 130
+"""Interrupted by Ctrl-C (SIGINT)."""
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 other error; 2 usage (bad option, unknown store, no registry); "
+    "3 not found; 4 already exists; 5 denied (policy or permission); 6 integrity failure; "
+    "130 interrupted (Ctrl-C)."
+)
+
+
+def _named(name: str) -> tuple[type[BaseException], ...]:
+    """``errors.<name>`` when this version has it (the policy and integrity errors), else nothing."""
+    cls = getattr(errors, name, None)
+    return (cls,) if isinstance(cls, type) and issubclass(cls, BaseException) else ()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code for an error that ended an operation."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, _named("IntegrityError")):
+        return EXIT_INTEGRITY
+    if isinstance(exc, (*_named("TransferDenied"), PermissionDenied, PermissionError)):
+        return EXIT_DENIED
+    if isinstance(exc, NotFound | FileNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, AlreadyExists | FileExistsError):
+        return EXIT_EXISTS
+    return EXIT_ERROR
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
+        text = str(exc.args[0])
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
+    else:
+        text = str(exc)
+    if exit_code_for(exc) == EXIT_ERROR or not text:
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the message held
+
+
+def error_line(what: str, exc: BaseException) -> str:
+    """``remote-store-transfer: error: <what>: <message>`` -- one line."""
+    return f"{PROG}: error: {what}: {_message(exc)}"
+
+
+def print_error(what: str, exc: BaseException, *, debug: bool) -> None:
+    """Print the traceback (with *debug*), then the one error line, on stderr."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(error_line(what, exc), file=sys.stderr, flush=True)
+
+
+def format_bytes(n: float) -> str:
+    """``1.5 MiB``: binary units, one decimal (bytes exact)."""
+    if n < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:.1f} {unit}"
+
+
+@dataclass
+class Outcome:
+    """The result of one operation, printed as a plain line or a JSON object.
+
+    Attributes:
+        operation: ``upload``, ``download`` or ``copy``.
+        source: Where the bytes came from (``NAME:PATH`` or an absolute local path).
+        destination: Where they went.
+        bytes: Bytes moved (for a failure: how far it got).
+        seconds: Wall time of the operation.
+        error: The error that ended it, or ``None``.
+    """
+
+    operation: str
+    source: str
+    destination: str
+    bytes: int = 0
+    seconds: float = 0.0
+    error: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the operation succeeded."""
+        return self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        """0, or the exit code of the error."""
+        return EXIT_OK if self.error is None else exit_code_for(self.error)
+
+    def as_json(self) -> str:
+        """One JSON object: operation, source, destination, bytes, seconds, ok (and error, exit_code)."""
+        data: dict[str, Any] = {
+            "operation": self.operation,
+            "source": self.source,
+            "destination": self.destination,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 6),
+            "ok": self.ok,
+        }
+        if self.error is not None:
+            data["error"] = "interrupted" if isinstance(self.error, KeyboardInterrupt) else _message(self.error)
+            data["exit_code"] = self.exit_code
+        return json.dumps(data)
+
+    def as_line(self) -> str:
+        """``upload a.bin -> s3:dir/a.bin: 8.0 MiB in 0.12 s (66.7 MiB/s)``."""
+        rate = f" ({format_bytes(self.bytes / self.seconds)}/s)" if self.seconds > 0 else ""
+        return (
+            f"{self.operation} {self.source} -> {self.destination}: "
+            f"{format_bytes(self.bytes)} in {self.seconds:.2f} s{rate}"
+        )

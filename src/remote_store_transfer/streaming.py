@@ -32,7 +32,8 @@ log = logging.getLogger("remote_store_transfer")
 CHUNK_SIZE = 1_048_576
 """Size of each read of the remote stream in ``download`` (XFER-007): 1 MiB."""
 
-OnChunk = Callable[..., object]
+OnChunk = Callable[[TransferContext, int, "memoryview | bytes"], object]
+"""``on_chunk(context, nbytes, data)`` with positional arguments, as ``Dispatch.chunk`` is."""
 
 
 class ChunkReader:
@@ -40,7 +41,7 @@ class ChunkReader:
 
     Handed to ``store.write()`` in place of the source stream when chunks are
     observed. Other attributes (``seek``, ``tell``, ``name``...) are delegated
-    to *inner*.
+    to *inner*. *on_chunk* is called as ``on_chunk(context, nbytes, data)``.
     """
 
     __slots__ = ("_context", "_inner", "_on_chunk")
@@ -51,9 +52,16 @@ class ChunkReader:
         self._on_chunk = on_chunk
 
     def read(self, size: int | None = -1) -> bytes:
+        # The hot path: shutil.copyfileobj in a backend's write() calls this once per 256 KiB.
         data = self._inner.read(-1 if size is None else size)
         if data:
-            self._seen(data)
+            if type(data) is bytes:
+                context = self._context
+                nbytes = len(data)
+                context.bytes_transferred += nbytes
+                self._on_chunk(context, nbytes, data)
+            else:
+                self._seen(data)
         return data
 
     def read1(self, size: int = -1) -> bytes:
@@ -84,9 +92,9 @@ class ChunkReader:
 
     def _seen(self, data: bytes | memoryview) -> None:
         context = self._context
-        nbytes = len(data) if isinstance(data, bytes) else data.nbytes
+        nbytes = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
         context.bytes_transferred += nbytes
-        self._on_chunk(context=context, nbytes=nbytes, data=data)
+        self._on_chunk(context, nbytes, data)
 
 
 def _finish(dispatch: Dispatch, context: TransferContext, error: BaseException | None) -> BaseException | None:
@@ -159,7 +167,7 @@ def upload(
                 finally:
                     context.bytes_transferred = fh.tell()
             else:
-                source = cast("BinaryIO", ChunkReader(fh, context, dispatch.on_chunk))
+                source = cast("BinaryIO", ChunkReader(fh, context, dispatch.chunk))
                 context.write_result = write(remote_path, source, overwrite=overwrite)
 
         _run(dispatch, context, move)
@@ -186,7 +194,7 @@ def download(
         on_progress=on_progress,
         atomic=atomic,
     )
-    on_chunk = dispatch.on_chunk if on_progress is not None or dispatch.chunk_observers else None
+    on_chunk = dispatch.chunk if on_progress is not None or dispatch.chunk_observers else None
 
     def move() -> None:
         stream = store.read(remote_path)
@@ -203,23 +211,23 @@ def download(
 
 
 def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: OnChunk | None) -> None:
-    """The download loop: 1 MiB reads of *stream*, each written to *fh*, then ``on_chunk``."""
+    """The download loop: 1 MiB reads of *stream*; ``on_chunk`` for each (as upstream's callback), then write it."""
     write = fh.write
     if isinstance(stream, io.BufferedIOBase | io.RawIOBase):
         # readinto a reused buffer: no new bytes object per chunk.
         buffer = bytearray(CHUNK_SIZE)
         with memoryview(buffer) as view, view.toreadonly() as chunks:
             while n := stream.readinto(view):
-                write(view[:n])
                 context.bytes_transferred += n
                 if on_chunk is not None:
-                    on_chunk(context=context, nbytes=n, data=chunks[:n])
+                    on_chunk(context, n, chunks[:n])
+                write(view[:n])
     else:
         while data := stream.read(CHUNK_SIZE):
-            write(data)
             context.bytes_transferred += len(data)
             if on_chunk is not None:
-                on_chunk(context=context, nbytes=len(data), data=data)
+                on_chunk(context, len(data), data)
+            write(data)
 
 
 def _write_local_atomic(
@@ -286,7 +294,7 @@ def transfer(
                 context.write_result = result = write(dst_path, stream, overwrite=overwrite)
                 context.bytes_transferred = result.size if result.size is not None else 0
             else:
-                source = cast("BinaryIO", ChunkReader(stream, context, dispatch.on_chunk))
+                source = cast("BinaryIO", ChunkReader(stream, context, dispatch.chunk))
                 context.write_result = write(dst_path, source, overwrite=overwrite)
         finally:
             stream.close()

@@ -29,9 +29,14 @@ from remote_store_transfer.errors import PluginLoadError
 from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, progress, spec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from pluggy import HookCaller
+
+    from remote_store_transfer.context import TransferContext
+
+    ChunkHook = Callable[[TransferContext, int, memoryview | bytes], object]
+    """``chunk(context, nbytes, data)``: the ``on_chunk`` hook with positional arguments."""
 
 __all__ = [
     "BLOCK_ENV",
@@ -88,6 +93,13 @@ class Dispatch:
     Attributes:
         pre: The ``pre_transfer`` hook caller, or ``None`` when nothing implements it.
         on_chunk: The ``on_chunk`` hook caller.
+        chunk: ``on_chunk`` as a plain ``chunk(context, nbytes, data)``
+            callable for the hot loop: each implementation is called directly,
+            in pluggy's order, with the arguments it asks for (as pluggy
+            would, without building a kwargs dict per chunk). It goes through
+            the hook caller instead when an implementation is a wrapper or
+            takes keyword arguments, or when hook-call monitoring (tracing)
+            is on.
         chunk_observers: ``True`` when a plugin other than ``progress``
             implements ``on_chunk`` (chunks must then be observed even without
             ``on_progress``).
@@ -95,17 +107,72 @@ class Dispatch:
             ``post_transfer`` implementation, in call order.
     """
 
-    __slots__ = ("chunk_observers", "on_chunk", "post", "pre")
+    __slots__ = ("chunk", "chunk_observers", "on_chunk", "post", "pre")
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager, *, monitored: bool = False) -> None:
         hook = pm.hook
         self.pre: HookCaller | None = hook.pre_transfer if hook.pre_transfer.get_hookimpls() else None
         self.on_chunk: HookCaller = hook.on_chunk
+        self.chunk: ChunkHook = _chunk_caller(hook.on_chunk, monitored)
         self.chunk_observers = any(i.plugin_name != progress.NAME for i in hook.on_chunk.get_hookimpls())
         # pluggy calls implementations last-registered first: the reverse of get_hookimpls().
         self.post: tuple[tuple[str, Callable[..., object], tuple[str, ...]], ...] = tuple(
             (_label(i), i.function, i.argnames) for i in reversed(hook.post_transfer.get_hookimpls())
         )
+
+
+_CHUNK_ARGS = ("context", "nbytes", "data")
+
+
+def _ignore_chunk(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
+    """``on_chunk`` when nothing implements it."""
+
+
+def _positional(function: Callable[..., object], argnames: tuple[str, ...]) -> ChunkHook:
+    """*function* as a ``(context, nbytes, data)`` callable that passes only the names it asks for."""
+    if argnames == _CHUNK_ARGS:
+        return function
+    if argnames == ("context", "nbytes"):  # the built-in progress plugin
+        return lambda context, nbytes, data: function(context, nbytes)
+    if argnames == ("context", "data"):
+        return lambda context, nbytes, data: function(context, data)
+    positions = tuple(_CHUNK_ARGS.index(name) for name in argnames)
+
+    def call(*args: object) -> object:
+        return function(*[args[i] for i in positions])
+
+    return call
+
+
+def _chunk_caller(caller: HookCaller, monitored: bool) -> ChunkHook:
+    """The ``on_chunk`` hook as one positional callable (see :attr:`Dispatch.chunk`)."""
+    impls = caller.get_hookimpls()
+    if monitored or any(i.hookwrapper or i.wrapper or i.kwargnames for i in impls):
+
+        def call_hook(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
+            caller(context=context, nbytes=nbytes, data=data)
+
+        return call_hook
+    # pluggy calls implementations last-registered first: the reverse of get_hookimpls().
+    calls = tuple(_positional(i.function, i.argnames) for i in reversed(impls))
+    if not calls:
+        return _ignore_chunk
+    if len(calls) == 1:
+        return calls[0]
+    if len(calls) == 2:
+        first, second = calls
+
+        def call_two(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
+            first(context, nbytes, data)
+            second(context, nbytes, data)
+
+        return call_two
+
+    def call_each(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
+        for call in calls:
+            call(context, nbytes, data)
+
+    return call_each
 
 
 def _label(impl: pluggy.HookImpl) -> str:
@@ -123,6 +190,7 @@ class TransferPluginManager(pluggy.PluginManager):
         self._dispatch: Dispatch | None = None
         self._origins: dict[str, tuple[str | None, str | None, bool]] = {}
         self._blocked_names: set[str] = set()
+        self._monitors = 0
         self.add_hookspecs(spec)
 
     @property
@@ -130,8 +198,25 @@ class TransferPluginManager(pluggy.PluginManager):
         """The cached :class:`Dispatch` for the current set of plugins."""
         dispatch = self._dispatch
         if dispatch is None:
-            dispatch = self._dispatch = Dispatch(self)
+            dispatch = self._dispatch = Dispatch(self, monitored=self._monitors > 0)
         return dispatch
+
+    def add_hookcall_monitoring(
+        self,
+        before: Callable[[str, Sequence[pluggy.HookImpl], Mapping[str, Any]], None],
+        after: Callable[[pluggy.Result[Any], str, Sequence[pluggy.HookImpl], Mapping[str, Any]], None],
+    ) -> Callable[[], None]:
+        """Monitor hook calls (see pluggy); ``on_chunk`` then goes through pluggy so monitors see it."""
+        undo_monitoring = super().add_hookcall_monitoring(before, after)
+        self._monitors += 1
+        self._dispatch = None
+
+        def undo() -> None:
+            undo_monitoring()
+            self._monitors -= 1
+            self._dispatch = None
+
+        return undo
 
     def register(
         self,

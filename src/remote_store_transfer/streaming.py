@@ -235,7 +235,8 @@ def _write_local_atomic(
 ) -> None:
     """Download into a temp file beside *dest*, then move it into place; never leave a partial file."""
     directory, name = os.path.split(os.path.abspath(dest))
-    temp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
+    # At most 50 characters of the name (<= 200 bytes): the temp name must fit wherever *dest*'s does (NAME_MAX 255).
+    temp = os.path.join(directory, f".{name[:50]}.{uuid.uuid4().hex[:12]}.part")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with open(fd, "wb") as fh:

@@ -15,12 +15,22 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from remote_store import Store
 from remote_store.backends import LocalBackend, MemoryBackend
-from storekit import MotoServer, SshServer
+from storekit import (
+    Faults,
+    FaultyLocalBackend,
+    FaultyMemoryBackend,
+    FaultyS3Backend,
+    FaultySFTPBackend,
+    MotoServer,
+    SshServer,
+)
 
 # region: fixtures
 
@@ -91,3 +101,46 @@ def payloads(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], tuple[
 
 
 # endregion
+
+
+@dataclass
+class FaultyStore:
+    """A store of one kind over a :class:`storekit.Faults` backend, and where its files can be inspected."""
+
+    kind: str
+    store: Store
+    backend: Faults
+    files: Path | None
+    """The local folder that holds the store's files (memory and S3: ``None``)."""
+    bucket: str | None = None
+
+
+@pytest.fixture
+def faulty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., FaultyStore]]:
+    """faulty_store(kind) -> a FaultyStore on a new backend, its root unique to this test; closed afterwards."""
+    made: list[Store] = []
+
+    def make(kind: str, **options: Any) -> FaultyStore:
+        prefix = f"t-{uuid.uuid4().hex[:12]}"
+        if kind == "memory":
+            backend: Faults = FaultyMemoryBackend()
+            result = FaultyStore(kind, Store(backend=backend), backend, None)
+        elif kind == "local":
+            root = tmp_path / f"faulty-local-{len(made)}"
+            root.mkdir()
+            backend = FaultyLocalBackend(root=str(root))
+            result = FaultyStore(kind, Store(backend=backend), backend, root)
+        elif kind == "s3":
+            moto: MotoServer = request.getfixturevalue("moto_server")
+            backend = moto.backend("faults", backend_class=FaultyS3Backend, **options)
+            result = FaultyStore(kind, Store(backend=backend).child(prefix), backend, None, bucket="faults")
+        else:
+            sshd: SshServer = request.getfixturevalue("ssh_server")
+            backend = sshd.backend(backend_class=FaultySFTPBackend, **options)
+            result = FaultyStore(kind, Store(backend=backend).child(prefix), backend, sshd.root / prefix)
+        made.append(Store(backend=backend))
+        return result
+
+    yield make
+    for store in made:
+        store.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
+import io
 import os
 import shutil
 import signal
@@ -16,12 +17,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from remote_store import Store
-from remote_store.backends import S3Backend, SFTPBackend
+from remote_store import Capability, CapabilitySet, Store
+from remote_store.backends import LocalBackend, MemoryBackend, S3Backend, SFTPBackend
 
 from remote_store_transfer import hookimpl
 
@@ -222,9 +223,13 @@ class MotoServer(_Server):
 
     def store(self, bucket: str, **client_options: Any) -> Store:
         """A Store over a new ``S3Backend`` for *bucket* (created if missing)."""
+        return Store(backend=self.backend(bucket, **client_options))
+
+    def backend(self, bucket: str, backend_class: type[S3Backend] = S3Backend, **client_options: Any) -> S3Backend:
+        """A new *backend_class* (``S3Backend`` or a subclass) for *bucket* (created if missing)."""
         self.make_bucket(bucket)
         options = {"config_kwargs": {"retries": {"max_attempts": 2, "mode": "standard"}}, **client_options}
-        backend = S3Backend(
+        return backend_class(
             bucket,
             endpoint_url=self.endpoint,
             key="testing",
@@ -232,7 +237,6 @@ class MotoServer(_Server):
             region_name=self.region,
             client_options=options,
         )
-        return Store(backend=backend)
 
 
 # endregion
@@ -301,8 +305,14 @@ class SshServer(_Server):
     def ready(self) -> bool:
         return _banner(self.port).startswith(b"SSH-")
 
-    def store(self, *, nodelay: bool = True, **backend_options: Any) -> Store:
-        """A Store over a new ``SFTPBackend`` rooted at :attr:`root`, host key checked strictly.
+    def store(self, **backend_options: Any) -> Store:
+        """A Store over a new ``SFTPBackend`` rooted at :attr:`root` (see :meth:`backend`)."""
+        return Store(backend=self.backend(**backend_options))
+
+    def backend(
+        self, *, nodelay: bool = True, backend_class: type[SFTPBackend] = SFTPBackend, **backend_options: Any
+    ) -> SFTPBackend:
+        """A new *backend_class* (``SFTPBackend`` or a subclass) rooted at :attr:`root`, host key checked strictly.
 
         With *nodelay* (default) the SSH connection is made on a socket with
         ``TCP_NODELAY``, handed over with ``connect_kwargs={"sock": ...}``:
@@ -316,7 +326,7 @@ class SshServer(_Server):
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             backend_options["connect_kwargs"] = {"sock": sock, **backend_options.get("connect_kwargs", {})}
-        backend = SFTPBackend(
+        return backend_class(
             "127.0.0.1",
             port=self.port,
             username=self.user,
@@ -326,7 +336,6 @@ class SshServer(_Server):
             known_host_keys=f"[127.0.0.1]:{self.port} {self.host_public}\n",
             **backend_options,
         )
-        return Store(backend=backend)
 
 
 # endregion
@@ -387,6 +396,163 @@ class Recorder:
     def post_transfer(self, error: BaseException | None) -> None:
         self.post += 1
         self.errors.append(error)
+
+
+# endregion
+
+
+# region: faults that cannot be real: a source stream that breaks, a destination whose write breaks
+
+
+class FaultyStream(io.RawIOBase):
+    """Reads through *inner* (a real store's stream) and raises *error* once *fail_after* bytes were read.
+
+    ``max_read`` caps each read (short reads, as a network stream gives).
+    Closing it closes *inner*; :attr:`inner_closed` tells whether that happened.
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        fail_after: int | None = None,
+        error: Callable[[], BaseException] | None = None,
+        max_read: Callable[[int], int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.fail_after = fail_after
+        self.error = error or (lambda: ConnectionResetError(f"source stream broke after {fail_after} bytes"))
+        self.max_read = max_read
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with memoryview(buffer) as whole:
+            view = whole.cast("B")
+            wanted = len(view)
+            if self.fail_after is not None:
+                if self.position >= self.fail_after:
+                    raise self.error()
+                wanted = min(wanted, self.fail_after - self.position)
+            if self.max_read is not None:
+                wanted = max(1, min(wanted, self.max_read(wanted)))
+            data = self.inner.read(wanted)
+            n = len(data)
+            view[:n] = data
+            view.release()
+        self.position += n
+        return n
+
+    @property
+    def inner_closed(self) -> bool:
+        return bool(self.inner.closed)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            super().close()
+
+
+class Faults:
+    """Mixin for a real Backend class: records the streams ``read`` returns and can break reads or writes.
+
+    Set :attr:`read_fails_after` to make every stream returned by ``read``
+    raise after that many bytes; set :attr:`write_fails_after` to make
+    ``write`` / ``write_atomic`` raise from inside the real backend's write,
+    after it consumed that many bytes of the content (so the backend's own
+    cleanup runs: temp file removal, multipart abort...).
+    """
+
+    read_fails_after: int | None = None
+    read_error: Callable[[], BaseException] | None = None
+    write_fails_after: int | None = None
+    write_error: Callable[[], BaseException] = staticmethod(
+        lambda: BrokenPipeError("destination connection lost mid-write")
+    )
+
+    @property
+    def opened(self) -> list[FaultyStream]:
+        """Every stream ``read`` returned, in order."""
+        return self.__dict__.setdefault("_faults_opened", [])
+
+    def read(self, path: str) -> Any:
+        stream = FaultyStream(super().read(path), self.read_fails_after, self.read_error)  # type: ignore[misc]
+        self.opened.append(stream)
+        return stream
+
+    def _breaking(self, content: Any) -> Any:
+        if self.write_fails_after is None or isinstance(content, bytes):
+            return content
+        return FaultyStream(content, self.write_fails_after, self.write_error)
+
+    def write(self, path: str, content: Any, **kwargs: Any) -> Any:
+        return super().write(path, self._breaking(content), **kwargs)  # type: ignore[misc]
+
+    def write_atomic(self, path: str, content: Any, **kwargs: Any) -> Any:
+        return super().write_atomic(path, self._breaking(content), **kwargs)  # type: ignore[misc]
+
+
+class FaultyMemoryBackend(Faults, MemoryBackend):
+    pass
+
+
+class FaultyLocalBackend(Faults, LocalBackend):
+    pass
+
+
+class FaultyS3Backend(Faults, S3Backend):
+    pass
+
+
+class FaultySFTPBackend(Faults, SFTPBackend):
+    pass
+
+
+class NoAtomicMemoryBackend(MemoryBackend):
+    """A memory store that can write but does not declare ``ATOMIC_WRITE`` (as some real stores do not)."""
+
+    @property
+    def capabilities(self) -> CapabilitySet:
+        base = super().capabilities
+        return CapabilitySet({c for c in Capability if base.supports(c) and c is not Capability.ATOMIC_WRITE})
+
+
+# endregion
+
+# region: what a failed call must leave behind
+
+
+def open_files() -> set[str]:
+    """This process's open regular files and pipes (``/proc/self/fd``), sockets and event fds left out.
+
+    Connection pools of the S3 and SFTP clients come and go with sockets;
+    a leaked local file, temp file or stream shows up here.
+    """
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the fd of the listdir itself, closed by now
+            continue
+        if target.startswith("/") and not target.startswith(("/dev/", "/proc/")):
+            found.add(f"{fd}:{target}")
+    return found
+
+
+def message_of(exc: BaseException) -> str:
+    """What a caller reads: the exception's text and its notes."""
+    return "\n".join([f"{type(exc).__name__}: {exc}", *getattr(exc, "__notes__", [])])
+
+
+def stray_files(root: str | os.PathLike[str], expected: set[str]) -> list[str]:
+    """Files under *root* other than the *expected* relative paths (temp files left behind)."""
+    base = Path(root)
+    return sorted(
+        str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and str(p.relative_to(base)) not in expected
+    )
 
 
 # endregion

@@ -196,7 +196,7 @@ def _guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except StoreLookupError as exc:
-            print_error(name, exc, debug=debug)
+            print_error(name, exc, debug=debug, with_type=False)
             raise Failed(EXIT_USAGE) from exc
         except KeyboardInterrupt:
             click.echo(f"{PROG}: interrupted: {name}", err=True)

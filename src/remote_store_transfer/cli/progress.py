@@ -22,20 +22,22 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
+from remote_store_transfer.cli.report import format_bytes
 from remote_store_transfer.plugin import hookimpl
 
 if TYPE_CHECKING:
     from remote_store_transfer.context import TransferContext
 
-__all__ = ["CallRecorder", "ProgressBar", "stderr_console"]
+__all__ = ["BinarySpeedColumn", "CallRecorder", "ProgressBar", "stderr_console"]
 
 _STATE = "cli.progress"
 
@@ -43,6 +45,15 @@ _STATE = "cli.progress"
 def stderr_console() -> Console:
     """A rich console on stderr; ``is_terminal`` tells whether a bar may be drawn."""
     return Console(stderr=True)
+
+
+class BinarySpeedColumn(ProgressColumn):
+    """The transfer rate in binary units (``45.4 MiB/s``), like the byte counts beside it."""
+
+    def render(self, task: Task) -> Text:
+        """``<rate>/s``, or ``?`` before the first estimate."""
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{format_bytes(speed)}/s", style="progress.data.speed")
 
 
 class CallRecorder:
@@ -90,14 +101,14 @@ class ProgressBar:
                 BarColumn(),
                 TaskProgressColumn(),
                 DownloadColumn(binary_units=True),
-                TransferSpeedColumn(),
+                BinarySpeedColumn(),
                 TimeRemainingColumn(),
             ]
         return [
             SpinnerColumn(),
             TextColumn("{task.description}"),
             DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            BinarySpeedColumn(),
             TimeElapsedColumn(),
         ]
 

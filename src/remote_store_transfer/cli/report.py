@@ -77,28 +77,34 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-def _message(exc: BaseException) -> str:
+def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
     if isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
         text = str(exc.args[0])
     elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
     else:
         text = str(exc)
-    if exit_code_for(exc) == EXIT_ERROR or not text:
+    if with_type is None:
+        with_type = exit_code_for(exc) == EXIT_ERROR
+    if with_type or not text:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return " ".join(text.split())  # one line, whatever the message held
 
 
-def error_line(what: str, exc: BaseException) -> str:
-    """``remote-store-transfer: error: <what>: <message>`` -- one line."""
-    return f"{PROG}: error: {what}: {_message(exc)}"
+def error_line(what: str, exc: BaseException, *, with_type: bool | None = None) -> str:
+    """``remote-store-transfer: error: <what>: <message>`` -- one line.
+
+    The message starts with the exception's type name when *with_type* is
+    true; by default, for errors without an exit code of their own (code 1).
+    """
+    return f"{PROG}: error: {what}: {_message(exc, with_type=with_type)}"
 
 
-def print_error(what: str, exc: BaseException, *, debug: bool) -> None:
+def print_error(what: str, exc: BaseException, *, debug: bool, with_type: bool | None = None) -> None:
     """Print the traceback (with *debug*), then the one error line, on stderr."""
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    print(error_line(what, exc), file=sys.stderr, flush=True)
+    print(error_line(what, exc, with_type=with_type), file=sys.stderr, flush=True)
 
 
 def format_bytes(n: float) -> str:

@@ -1,0 +1,217 @@
+"""Fixtures for the command-line tests: a moto S3 server, a registry TOML, real test plugins, a CLI runner.
+
+The CLI always runs as a real subprocess (``python -m remote_store_transfer``)
+with a clean environment: no plugin variables unless a test sets them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+BUCKET = "cli-tests"
+S3_KEY = "testing"
+S3_SECRET = "testing"
+REGION = "us-east-1"
+
+_PLUGIN_VARS = ("REMOTE_STORE_TRANSFER_",)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free 127.0.0.1 port, with the bucket ``cli-tests``."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        client = s3_client(endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client on the moto server (to check what the CLI wrote)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name=REGION,
+    )
+
+
+@dataclass
+class Registry:
+    """A registry TOML with stores ``local`` (a temp dir), ``mem`` (memory) and ``s3`` (moto, a per-test prefix)."""
+
+    path: Path
+    local_root: Path
+    s3_endpoint: str
+    s3_prefix: str
+
+    def s3_get(self, key: str) -> bytes:
+        """The bytes of *key* in the ``s3`` store, read with boto3."""
+        body = s3_client(self.s3_endpoint).get_object(Bucket=BUCKET, Key=f"{self.s3_prefix}/{key}")["Body"]
+        data: bytes = body.read()
+        return data
+
+    def s3_put(self, key: str, data: bytes) -> None:
+        """Put *data* at *key* of the ``s3`` store with boto3."""
+        s3_client(self.s3_endpoint).put_object(Bucket=BUCKET, Key=f"{self.s3_prefix}/{key}", Body=data)
+
+
+@pytest.fixture
+def registry(tmp_path: Path, s3_endpoint: str) -> Registry:
+    local_root = tmp_path / "local-root"
+    local_root.mkdir()
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    path = tmp_path / "stores.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            [backends.disk]
+            type = "local"
+            options = {{ root = {json.dumps(str(local_root))} }}
+
+            [backends.ram]
+            type = "memory"
+
+            [backends.moto]
+            type = "s3"
+            options = {{ bucket = "{BUCKET}", endpoint_url = "{s3_endpoint}", key = "{S3_KEY}", \
+secret = "{S3_SECRET}", region_name = "{REGION}" }}
+
+            [stores.local]
+            backend = "disk"
+
+            [stores.mem]
+            backend = "ram"
+
+            [stores.s3]
+            backend = "moto"
+            root_path = "{prefix}"
+            """
+        )
+    )
+    return Registry(path, local_root, s3_endpoint, prefix)
+
+
+@dataclass
+class Cli:
+    """Runs ``python -m remote_store_transfer ARGS`` in *cwd* with a clean environment plus *env*."""
+
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_PLUGIN_VARS)}
+        base.update(self.env)
+        base.update(extra or {})
+        return base
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "remote_store_transfer", *args]
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.cwd,
+            env=self.environment(env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """A CLI runner in *tmp_path*/work, with no store registry configured."""
+    work = tmp_path / "work"
+    work.mkdir()
+    return Cli(work)
+
+
+@pytest.fixture
+def cli_stores(cli: Cli, registry: Registry) -> Cli:
+    """The CLI runner with ``REMOTE_STORE_TRANSFER_STORES`` naming :func:`registry`."""
+    cli.env["REMOTE_STORE_TRANSFER_STORES"] = str(registry.path)
+    return cli
+
+
+TEST_PLUGIN = '''\
+"""A real third-party plugin for the CLI tests, steered by environment variables.
+
+RST_TEST_RATE      bytes per second: on_chunk sleeps so the transfer runs no faster
+RST_TEST_MARKER    a file created at the first chunk (the test then knows data moves)
+RST_TEST_DENY      when set: pre_transfer raises remote_store.PermissionDenied
+"""
+import os
+import time
+
+from remote_store import PermissionDenied
+
+from remote_store_transfer import hookimpl
+
+_RATE = float(os.environ.get("RST_TEST_RATE", "0"))
+_MARKER = os.environ.get("RST_TEST_MARKER")
+
+
+@hookimpl
+def pre_transfer(context):
+    if os.environ.get("RST_TEST_DENY"):
+        raise PermissionDenied("denied by the test plugin", path=context.source.path)
+
+
+@hookimpl
+def on_chunk(context, nbytes):
+    if _MARKER and not os.path.exists(_MARKER):
+        open(_MARKER, "w").close()
+    if _RATE:
+        time.sleep(nbytes / _RATE)
+'''
+
+
+@pytest.fixture
+def make_plugin_dist(tmp_path: Path) -> Callable[..., Path]:
+    """make_plugin_dist(dist, entry_name, module_source) -> a directory to put on PYTHONPATH.
+
+    It holds the module ``<dist>_mod.py`` and ``<dist>-0.0.0.dist-info`` with
+    METADATA and an ``entry_points.txt`` declaring *entry_name* in the group
+    ``remote_store_transfer``: a real installed distribution as far as
+    importlib.metadata is concerned.
+    """
+
+    def make(dist: str, entry_name: str, source: str = TEST_PLUGIN) -> Path:
+        root = tmp_path / f"site-{dist}"
+        info = root / f"{dist}-0.0.0.dist-info"
+        info.mkdir(parents=True)
+        module = f"{dist}_mod"
+        (root / f"{module}.py").write_text(source)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.0.0\n")
+        (info / "entry_points.txt").write_text(f"[remote_store_transfer]\n{entry_name} = {module}\n")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def plugin_env(make_plugin_dist: Callable[..., Path]) -> dict[str, str]:
+    """Environment that installs the test plugin ``throttle`` (distribution ``rst_cli_testplugin``)."""
+    site = make_plugin_dist("rst_cli_testplugin", "throttle")
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}

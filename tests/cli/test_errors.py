@@ -76,7 +76,7 @@ def test_unknown_store_name_lists_the_known_ones(cli_stores, registry):
     result = cli_stores("upload", "a", "nas:a")
     assert result.returncode == 2
     line = error_line(result)
-    assert "unknown store 'nas'" in line
+    assert line.startswith(f"{PREFIX}upload nas:a: unknown store 'nas' in {registry.path}; ")
     assert line.endswith("known stores: local, mem, s3")
 
 
@@ -91,7 +91,7 @@ def test_store_location_without_a_registry_is_a_usage_error(cli):
 def test_missing_registry_file_is_a_usage_error(cli):
     result = cli("download", "s3:a", "a", "--config", "missing.toml")
     assert result.returncode == 2
-    assert error_line(result) == f"{PREFIX}download: store registry missing.toml does not exist"
+    assert error_line(result) == f"{PREFIX}download s3:a: store registry missing.toml does not exist"
 
 
 def test_invalid_registry_file_is_a_usage_error(cli):

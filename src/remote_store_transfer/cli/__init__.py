@@ -97,7 +97,7 @@ class Session:
     def store(self, location: Location) -> Store:
         """The store of a ``NAME:PATH`` location (raises :class:`StoreLookupError`)."""
         assert location.store is not None, location
-        return self.stores.get(location.store)
+        return self.stores.get(location.store, location.text)
 
     def size_of(self, store: Store, path: str) -> int | None:
         """The size of *path* for the bar (only when a bar is drawn; ``None`` if unknown or on error)."""
@@ -196,7 +196,7 @@ def _guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except StoreLookupError as exc:
-            print_error(name, exc, debug=debug, with_type=False)
+            print_error(f"{name} {exc.where}" if exc.where else name, exc, debug=debug, with_type=False)
             raise Failed(EXIT_USAGE) from exc
         except KeyboardInterrupt:
             click.echo(f"{PROG}: interrupted: {name}", err=True)

@@ -32,7 +32,14 @@ class StoreLookupError(Exception):
     """A ``NAME:PATH`` argument that cannot be resolved (no registry, unknown name, bad file).
 
     The CLI reports it as a usage error (exit code 2).
+
+    Attributes:
+        where: The argument that could not be resolved, once known.
     """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 @dataclass(frozen=True)
@@ -104,22 +111,26 @@ class Stores:
         self._registry = registry
         return registry
 
-    def get(self, name: str) -> Store:
-        """The store called *name*.
+    def get(self, name: str, where: str | None = None) -> Store:
+        """The store called *name* (*where*: the argument that named it, for messages).
 
         Raises:
             StoreLookupError: No registry is configured, it cannot be read,
                 *name* is not in it (the message lists the names that are), or
                 its backend cannot be built.
         """
-        registry = self._load()
+        try:
+            registry = self._load()
+        except StoreLookupError as exc:
+            exc.where = where
+            raise
         if name not in self._names:
             known = ", ".join(self._names) or "none"
-            raise StoreLookupError(f"unknown store {name!r} in {self.config}; known stores: {known}")
+            raise StoreLookupError(f"unknown store {name!r} in {self.config}; known stores: {known}", where)
         try:
             return registry.get_store(name)
         except (ValueError, TypeError) as exc:
-            raise StoreLookupError(f"store {name!r} in {self.config} cannot be opened: {exc}") from exc
+            raise StoreLookupError(f"store {name!r} in {self.config} cannot be opened: {exc}", where) from exc
 
     def close(self) -> None:
         """Close every backend the registry opened."""

@@ -123,6 +123,7 @@ def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None])
         try:
             dispatch.pre(context=context)
         except BaseException as exc:
+            exc.add_note(f"in pre_transfer of {context.describe()}: nothing was read or written")
             _finish(dispatch, context, exc)
             raise
     try:
@@ -134,6 +135,7 @@ def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None])
     if dispatch.post:
         error = _finish(dispatch, context, None)
         if error is not None:
+            error.add_note(f"in post_transfer of {context.describe()}, after {context.bytes_transferred} bytes moved")
             raise error
 
 

@@ -160,6 +160,7 @@ TEST_PLUGIN = '''\
 RST_TEST_RATE      bytes per second: on_chunk sleeps so the transfer runs no faster
 RST_TEST_MARKER    a file created at the first chunk (the test then knows data moves)
 RST_TEST_DENY      when set: pre_transfer raises remote_store.PermissionDenied
+RST_TEST_REJECT    when set: post_transfer rejects the transfer with IntegrityError (a verifier's way)
 """
 import os
 import time
@@ -176,6 +177,16 @@ _MARKER = os.environ.get("RST_TEST_MARKER")
 def pre_transfer(context):
     if os.environ.get("RST_TEST_DENY"):
         raise PermissionDenied("denied by the test plugin", path=context.source.path)
+
+
+@hookimpl
+def post_transfer(context, error):
+    if error is None and os.environ.get("RST_TEST_REJECT"):
+        from remote_store_transfer.errors import IntegrityError
+
+        raise IntegrityError(
+            "sha256", "00" * 32, "ff" * 32, context.source.describe(), context.destination.describe()
+        )
 
 
 @hookimpl

@@ -44,7 +44,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EPILOG = (
     f"Locations: NAME:PATH is PATH in store NAME of the registry TOML given by --config or ${STORES_ENV}; "
     "anything else is a local path (write ./a:b for a local name with a colon). "
-    "A store path ending in / (or empty) gets the source's file name. " + EXIT_CODES_HELP
+    "A store path ending in / (or empty) gets the source's file name.\n\n" + EXIT_CODES_HELP
 )
 
 
@@ -217,10 +217,13 @@ def _usage(message: str) -> NoReturn:
 @click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name=PROG)
 def cli() -> None:
-    """Streaming upload, download and copy between local files and remote-store stores, with plugins."""
+    """Streaming upload, download and copy between local files and remote-store stores, with plugins.
+
+    New here? Run: remote-store-transfer demo
+    """
 
 
-@cli.command("upload", epilog=_EPILOG)
+@cli.command("upload", epilog=_EPILOG, short_help="Upload a local file to NAME:PATH.")
 @click.argument("local", metavar="LOCAL")
 @click.argument("remote", metavar="NAME:PATH")
 @_common(transfer_options=True)
@@ -247,7 +250,7 @@ def upload_cmd(
     _finish(outcome)
 
 
-@cli.command("download", epilog=_EPILOG)
+@cli.command("download", epilog=_EPILOG, short_help="Download NAME:PATH to a local file.")
 @click.argument("remote", metavar="NAME:PATH")
 @click.argument("local", metavar="LOCAL")
 @_common(transfer_options=True)
@@ -277,7 +280,7 @@ def download_cmd(
     _finish(outcome)
 
 
-@cli.command("copy", epilog=_EPILOG)
+@cli.command("copy", epilog=_EPILOG, short_help="Copy NAME:PATH to NAME:PATH, store to store.")
 @click.argument("source", metavar="NAME:PATH")
 @click.argument("destination", metavar="NAME:PATH")
 @_common(transfer_options=True)
@@ -316,7 +319,7 @@ def _finish(outcome: Outcome) -> None:
         raise Failed(outcome.exit_code)
 
 
-@cli.command("plugins", epilog=_EPILOG)
+@cli.command("plugins", epilog=_EPILOG, short_help="List the plugins: active and blocked.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list on stdout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
 @_guarded
@@ -349,42 +352,45 @@ def plugins_cmd(as_json: bool, debug: bool) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-@cli.group("audit", epilog=_EPILOG)
+@cli.group("audit", epilog=_EPILOG, short_help="Audit log tools: audit verify FILE.")
 def audit_group() -> None:
     """Audit log tools."""
 
 
 @audit_group.command("verify", epilog=_EPILOG)
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the log was written with.")
+@click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold.")
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stdout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
 @_guarded
-def audit_verify_cmd(file: str, as_json: bool, debug: bool) -> None:
+def audit_verify_cmd(file: str, key_env: str | None, anchor: str | None, as_json: bool, debug: bool) -> None:
     """Verify the hash chain of the audit log FILE: exit 0 when intact, 6 at the first bad record."""
-    # Imported by name, only here: the audit plugin is optional for every other command.
+    key = None
+    if key_env is not None:
+        key = os.environ.get(key_env)
+        if not key:
+            raise click.BadParameter(f"environment variable {key_env} is not set or empty", param_hint="--key-env")
+    # Imported here: every other command runs without the audit plugin's module.
     audit = importlib.import_module("remote_store_transfer.plugin.audit")
-    result = audit.verify_chain(file)
+    try:
+        result = audit.verify_chain(file, key=key, anchor=anchor)
+    except OSError as exc:
+        print_error(f"audit verify {file}", exc, debug=debug)
+        raise Failed(exit_code_for(exc)) from exc
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "file": file,
-                    "ok": result.ok,
-                    "records": result.records,
-                    "first_bad": result.first_bad,
-                    "reason": result.reason,
-                }
-            )
-        )
+        data = {"file": file, "ok": result.ok, "records": result.records}
+        data |= {"first_bad": result.first_bad, "reason": result.reason}
+        click.echo(json.dumps(data))
     elif result.ok:
         click.echo(f"{file}: intact, {result.records} records")
     if not result.ok:
-        where = f"record {result.first_bad}" if result.first_bad is not None else "chain"
+        where = f"record {result.first_bad} of {result.records}"
         click.echo(f"{PROG}: error: audit verify {file}: {where}: {result.reason}", err=True)
         raise Failed(EXIT_INTEGRITY)
 
 
-@cli.command("demo", epilog=_EPILOG)
+@cli.command("demo", epilog=_EPILOG, short_help="Try it: upload, copy, download on temp stores.")
 @click.option("--size", "size_mib", type=click.IntRange(1, 1024), default=8, show_default=True, help="Sample MiB.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per operation on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, only errors.")

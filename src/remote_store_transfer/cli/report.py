@@ -37,7 +37,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 """Any other error (a store error, a plugin that failed to load, ...)."""
 EXIT_USAGE = 2
-"""Bad command line or store registry: unknown option, unknown store name, no registry."""
+"""Bad command line or configuration: unknown option, unknown store name, no registry, bad plugin config."""
 EXIT_NOT_FOUND = 3
 """The source does not exist (``NotFound``, ``FileNotFoundError``)."""
 EXIT_EXISTS = 4
@@ -49,11 +49,17 @@ EXIT_INTEGRITY = 6
 EXIT_INTERRUPTED = 130
 """Interrupted by Ctrl-C (SIGINT)."""
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 other error; 2 usage (bad option, unknown store, no registry); "
-    "3 not found; 4 already exists; 5 denied (policy or permission); 6 integrity failure; "
-    "130 interrupted (Ctrl-C)."
-)
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    ok
+  1    other error
+  2    usage: bad option or argument, unknown store, bad registry or plugin config
+  3    not found (the source)
+  4    already exists (the destination; give --overwrite)
+  5    denied by a policy plugin, or permission denied
+  6    integrity failure (a verifier rejected it; a broken audit chain)
+  130  interrupted (Ctrl-C)"""
+"""The exit-code table of ``--help`` (``\\b`` keeps click from re-wrapping it)."""
 
 
 def _named(name: str) -> tuple[type[BaseException], ...]:
@@ -62,23 +68,31 @@ def _named(name: str) -> tuple[type[BaseException], ...]:
     return (cls,) if isinstance(cls, type) and issubclass(cls, BaseException) else ()
 
 
+def _code_table() -> tuple[tuple[tuple[type[BaseException], ...], int], ...]:
+    """``(error classes, exit code)``, checked in order: the first match wins."""
+    return (
+        ((KeyboardInterrupt,), EXIT_INTERRUPTED),
+        (_named("ConfigError"), EXIT_USAGE),
+        (_named("IntegrityError"), EXIT_INTEGRITY),
+        ((*_named("TransferDenied"), PermissionDenied, PermissionError), EXIT_DENIED),
+        ((NotFound, FileNotFoundError), EXIT_NOT_FOUND),
+        ((AlreadyExists, FileExistsError), EXIT_EXISTS),
+    )
+
+
 def exit_code_for(exc: BaseException) -> int:
-    """The documented exit code for an error that ended an operation."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    if isinstance(exc, _named("IntegrityError")):
-        return EXIT_INTEGRITY
-    if isinstance(exc, (*_named("TransferDenied"), PermissionDenied, PermissionError)):
-        return EXIT_DENIED
-    if isinstance(exc, NotFound | FileNotFoundError):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, AlreadyExists | FileExistsError):
-        return EXIT_EXISTS
+    """The documented exit code for an error that ended an operation (1 when none fits)."""
+    for classes, code in _code_table():
+        if classes and isinstance(exc, classes):
+            return code
     return EXIT_ERROR
 
 
 def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
-    if isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
+    rule, reason = getattr(exc, "rule", None), getattr(exc, "reason", None)
+    if isinstance(exc, _named("TransferDenied")) and isinstance(rule, str) and isinstance(reason, str):
+        text = f"denied by policy rule {rule!r}: {reason}"  # the line already names the operation and paths
+    elif isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
         text = str(exc.args[0])
     elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"

@@ -117,8 +117,12 @@ def test_atomic_download_works_for_the_longest_file_name(memory_store, tmp_path)
     assert os.listdir(tmp_path) == [dest.name]
 
 
-def test_failed_atomic_download_can_be_retried_as_is(faulty_store, tmp_path):
-    """A failed atomic download leaves no file, so the same call (overwrite=False) succeeds next time."""
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "plain"])
+def test_retry_after_a_failed_download(atomic, faulty_store, tmp_path):
+    """atomic: nothing is left, so the same call (overwrite=False) succeeds next time.
+
+    plain (the spec's default): the partial file stays and blocks a plain retry; overwrite=True replaces it.
+    """
     src = faulty_store("memory")
     data = os.urandom(2 * MIB + 5)
     src.store.write("file.bin", data)
@@ -127,31 +131,17 @@ def test_failed_atomic_download_can_be_retried_as_is(faulty_store, tmp_path):
 
     src.backend.read_fails_after = MIB + 3
     with pytest.raises(ConnectionResetError):
+        manager.download(src.store, "file.bin", dest, atomic=atomic)
+    src.backend.read_fails_after = None
+
+    if atomic:
+        assert os.listdir(tmp_path) == []
         manager.download(src.store, "file.bin", dest, atomic=True)
-    assert os.listdir(tmp_path) == []
-
-    src.backend.read_fails_after = None
-    manager.download(src.store, "file.bin", dest, atomic=True)
-    assert dest.read_bytes() == data
-
-
-def test_failed_plain_download_leaves_a_partial_file_that_blocks_a_plain_retry(faulty_store, tmp_path):
-    """The default (atomic=False) keeps the spec's behaviour: the partial file stays; retry with overwrite=True."""
-    src = faulty_store("memory")
-    data = os.urandom(2 * MIB + 5)
-    src.store.write("file.bin", data)
-    dest = tmp_path / "file.bin"
-    manager = TransferManager()
-
-    src.backend.read_fails_after = MIB + 3
-    with pytest.raises(ConnectionResetError):
-        manager.download(src.store, "file.bin", dest)
-    assert dest.read_bytes() == data[: MIB + 3]
-
-    src.backend.read_fails_after = None
-    with pytest.raises(FileExistsError):
-        manager.download(src.store, "file.bin", dest)
-    manager.download(src.store, "file.bin", dest, overwrite=True)
+    else:
+        assert dest.read_bytes() == data[: MIB + 3]
+        with pytest.raises(FileExistsError):
+            manager.download(src.store, "file.bin", dest)
+        manager.download(src.store, "file.bin", dest, overwrite=True)
     assert dest.read_bytes() == data
 
 

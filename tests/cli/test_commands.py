@@ -41,7 +41,7 @@ def test_plugins_json_shows_blocked_plugins(cli, plugin_env):
         "name": "throttle",
         "distribution": None,
         "version": None,
-        "kind": "third-party",
+        "kind": None,
         "status": "blocked",
     }
     assert rows["progress"]["status"] == "active"

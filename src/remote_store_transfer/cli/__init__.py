@@ -37,6 +37,8 @@ from remote_store_transfer.cli.stores import STORES_ENV, Location, StoreLookupEr
 if TYPE_CHECKING:
     from remote_store import Store
 
+    from remote_store_transfer.plugin.manager import PluginInfo
+
 __all__ = ["Session", "cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -319,7 +321,14 @@ def _finish(outcome: Outcome) -> None:
         raise Failed(outcome.exit_code)
 
 
-@cli.command("plugins", epilog=_EPILOG, short_help="List the plugins: active and blocked.")
+def _kind(info: PluginInfo) -> str | None:
+    """``built-in`` / ``third-party``; ``None`` for a blocked name, which was never loaded (origin unknown)."""
+    if info.builtin:
+        return "built-in"
+    return None if info.blocked else "third-party"
+
+
+@cli.command("plugins", epilog=EXIT_CODES_HELP, short_help="List the plugins: active and blocked.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list on stdout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
 @_guarded
@@ -331,7 +340,7 @@ def plugins_cmd(as_json: bool, debug: bool) -> None:
             "name": info.name,
             "distribution": info.distribution,
             "version": info.version,
-            "kind": "built-in" if info.builtin else "third-party",
+            "kind": _kind(info),
             "status": "blocked" if info.blocked else "active",
         }
         for info in infos
@@ -352,12 +361,12 @@ def plugins_cmd(as_json: bool, debug: bool) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-@cli.group("audit", epilog=_EPILOG, short_help="Audit log tools: audit verify FILE.")
+@cli.group("audit", epilog=EXIT_CODES_HELP, short_help="Audit log tools: audit verify FILE.")
 def audit_group() -> None:
     """Audit log tools."""
 
 
-@audit_group.command("verify", epilog=_EPILOG)
+@audit_group.command("verify", epilog=EXIT_CODES_HELP)
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the log was written with.")
 @click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold.")
@@ -390,8 +399,10 @@ def audit_verify_cmd(file: str, key_env: str | None, anchor: str | None, as_json
         raise Failed(EXIT_INTEGRITY)
 
 
-@cli.command("demo", epilog=_EPILOG, short_help="Try it: upload, copy, download on temp stores.")
-@click.option("--size", "size_mib", type=click.IntRange(1, 1024), default=8, show_default=True, help="Sample MiB.")
+@cli.command("demo", epilog=EXIT_CODES_HELP, short_help="Try it: upload, copy, download on temp stores.")
+@click.option(
+    "--size", "size_mib", type=click.IntRange(1, 1024), default=8, show_default=True, help="Size of the sample, MiB."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per operation on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, only errors.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")

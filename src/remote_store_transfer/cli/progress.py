@@ -139,5 +139,6 @@ class ProgressBar:
         if error is None:
             progress.update(task, total=done, completed=done)
         else:
-            progress.update(task, completed=done, description=f"{self._label} [red]failed")
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            progress.update(task, completed=done, description=f"{self._label} [red]{status}")
         progress.stop()

@@ -106,7 +106,8 @@ class Stores:
         except FileNotFoundError as exc:
             raise StoreLookupError(f"store registry {self.config} does not exist") from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
-            raise StoreLookupError(f"store registry {self.config} is invalid: {exc}") from exc
+            detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
+            raise StoreLookupError(f"store registry {self.config} is invalid: {detail}") from exc
         self._names = sorted(config.stores)
         self._registry = registry
         return registry

@@ -432,6 +432,8 @@ class FaultyStream(io.RawIOBase):
         with memoryview(buffer) as whole:
             view = whole.cast("B")
             wanted = len(view)
+            if wanted == 0:
+                return 0
             if self.fail_after is not None:
                 if self.position >= self.fail_after:
                     raise self.error()
@@ -456,6 +458,19 @@ class FaultyStream(io.RawIOBase):
             super().close()
 
 
+class PlainStream:
+    """A stream that is no ``io`` class: only ``read`` and ``close`` (as some store clients return)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self.inner.read(size))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class Faults:
     """Mixin for a real Backend class: records the streams ``read`` returns and can break reads or writes.
 
@@ -464,14 +479,22 @@ class Faults:
     ``write`` / ``write_atomic`` raise from inside the real backend's write,
     after it consumed that many bytes of the content (so the backend's own
     cleanup runs: temp file removal, multipart abort...).
+
+    :attr:`read_sizes` / :attr:`write_read_sizes` (``wanted -> how many``)
+    make the stream returned by ``read`` / the content ``write`` consumes
+    answer every read with that many bytes at most (short reads);
+    :attr:`plain_reads` makes ``read`` return a :class:`PlainStream`.
     """
 
     read_fails_after: int | None = None
     read_error: Callable[[], BaseException] | None = None
+    read_sizes: Callable[[int], int] | None = None
+    plain_reads = False
     write_fails_after: int | None = None
     write_error: Callable[[], BaseException] = staticmethod(
         lambda: BrokenPipeError("destination connection lost mid-write")
     )
+    write_read_sizes: Callable[[int], int] | None = None
 
     @property
     def opened(self) -> list[FaultyStream]:
@@ -479,20 +502,20 @@ class Faults:
         return self.__dict__.setdefault("_faults_opened", [])
 
     def read(self, path: str) -> Any:
-        stream = FaultyStream(super().read(path), self.read_fails_after, self.read_error)  # type: ignore[misc]
+        stream = FaultyStream(super().read(path), self.read_fails_after, self.read_error, self.read_sizes)  # type: ignore[misc]
         self.opened.append(stream)
-        return stream
+        return PlainStream(stream) if self.plain_reads else stream
 
-    def _breaking(self, content: Any) -> Any:
-        if self.write_fails_after is None or isinstance(content, bytes):
+    def _incoming(self, content: Any) -> Any:
+        if isinstance(content, bytes) or (self.write_fails_after is None and self.write_read_sizes is None):
             return content
-        return FaultyStream(content, self.write_fails_after, self.write_error)
+        return FaultyStream(content, self.write_fails_after, self.write_error, self.write_read_sizes)
 
     def write(self, path: str, content: Any, **kwargs: Any) -> Any:
-        return super().write(path, self._breaking(content), **kwargs)  # type: ignore[misc]
+        return super().write(path, self._incoming(content), **kwargs)  # type: ignore[misc]
 
     def write_atomic(self, path: str, content: Any, **kwargs: Any) -> Any:
-        return super().write_atomic(path, self._breaking(content), **kwargs)  # type: ignore[misc]
+        return super().write_atomic(path, self._incoming(content), **kwargs)  # type: ignore[misc]
 
 
 class FaultyMemoryBackend(Faults, MemoryBackend):

@@ -387,7 +387,10 @@ class KillAt:
 def _remote_store(server: MotoServer | SshServer) -> Store:
     if isinstance(server, MotoServer):
         # 5 MiB blocks: s3fs reads in ranged GETs and writes in multipart parts, so the kill lands mid-body.
-        return server.store("killed", default_block_size=5 * MIB)
+        # One attempt per request: the server is dead, retrying only takes time.
+        return server.store(
+            "killed", default_block_size=5 * MIB, config_kwargs={"retries": {"max_attempts": 1, "mode": "standard"}}
+        )
     return server.store()
 
 

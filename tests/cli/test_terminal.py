@@ -18,7 +18,7 @@ BAR = re.compile(r"upload big\.bin\s+━+.*?(\d+)%\s+[\d.]+/96\.0 MiB")
 def tmux(socket: Path, *args: str) -> str:
     tmux_bin = shutil.which("tmux")
     assert tmux_bin, "tmux is needed for this test (.ci/run installs it)"
-    result = subprocess.run([tmux_bin, "-S", str(socket), *args], capture_output=True, text=True, check=True)
+    result = subprocess.run([tmux_bin, "-u", "-S", str(socket), *args], capture_output=True, text=True, check=True)
     return result.stdout
 
 

@@ -70,6 +70,11 @@ class Registry:
         data: bytes = body.read()
         return data
 
+    def s3_keys(self) -> list[str]:
+        """Every key under the ``s3`` store's prefix, read with boto3."""
+        listing = s3_client(self.s3_endpoint).list_objects_v2(Bucket=BUCKET, Prefix=f"{self.s3_prefix}/")
+        return [item["Key"] for item in listing.get("Contents", [])]
+
     def s3_put(self, key: str, data: bytes) -> None:
         """Put *data* at *key* of the ``s3`` store with boto3."""
         s3_client(self.s3_endpoint).put_object(Bucket=BUCKET, Key=f"{self.s3_prefix}/{key}", Body=data)

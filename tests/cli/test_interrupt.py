@@ -1,4 +1,4 @@
-"""Ctrl-C (SIGINT) in the middle of a download: exit 130, and with --atomic no partial file."""
+"""Ctrl-C (SIGINT) in the middle of a transfer: exit 130, and with --atomic no partial file."""
 
 from __future__ import annotations
 
@@ -18,24 +18,12 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_for(path, proc) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no chunk moved within 60 s"
-        time.sleep(0.02)
-
-
-@pytest.mark.parametrize("atomic", [True, False])
-def test_ctrl_c_during_a_download(cli_stores, registry, plugin_env, tmp_path, atomic):
-    with open(registry.local_root / "big.bin", "wb") as fh:
-        fh.truncate(SIZE)
-    marker = tmp_path / "first-chunk"
-    env = cli_stores.environment({**plugin_env, "RST_TEST_RATE": str(8 * 1024 * 1024), "RST_TEST_MARKER": str(marker)})
-    args = ["download", "local:big.bin", "out.bin", "--json"] + (["--atomic"] if atomic else [])
+def interrupt_after_first_chunk(cli, plugin_env, marker, *args):
+    """Run the CLI with the throttling test plugin, send SIGINT once a chunk moved; (rc, stdout, stderr)."""
+    env = cli.environment({**plugin_env, "RST_TEST_RATE": str(8 * 1024 * 1024), "RST_TEST_MARKER": str(marker)})
     proc = subprocess.Popen(
-        cli_stores.command(*args),
-        cwd=cli_stores.cwd,
+        cli.command(*args),
+        cwd=cli.cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -43,24 +31,56 @@ def test_ctrl_c_during_a_download(cli_stores, registry, plugin_env, tmp_path, at
         preexec_fn=_default_sigint,  # noqa: PLW1509 -- it only resets SIGINT, before exec
     )
     try:
-        _wait_for(marker, proc)
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no chunk moved within 60 s"
+            time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
+    return proc.returncode, stdout, stderr
 
-    assert proc.returncode == 130, stderr
-    assert stderr.splitlines()[-1] == (
-        f"remote-store-transfer: interrupted: download local:big.bin -> {cli_stores.cwd / 'out.bin'}"
-    )
+
+def check_interrupted(rc, stdout, stderr, what):
+    assert rc == 130, stderr
+    assert stderr.splitlines()[-1] == f"remote-store-transfer: interrupted: {what}"
     result = json.loads(stdout)
     assert result["ok"] is False
     assert result["error"] == "interrupted"
     assert result["exit_code"] == 130
     assert 0 < result["bytes"] < SIZE
+    return result
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_ctrl_c_during_a_download(cli_stores, registry, plugin_env, tmp_path, atomic):
+    with open(registry.local_root / "big.bin", "wb") as fh:
+        fh.truncate(SIZE)
+    args = ["download", "local:big.bin", "out.bin", "--json"] + (["--atomic"] if atomic else [])
+
+    rc, stdout, stderr = interrupt_after_first_chunk(cli_stores, plugin_env, tmp_path / "marker", *args)
+
+    result = check_interrupted(rc, stdout, stderr, f"download local:big.bin -> {cli_stores.cwd / 'out.bin'}")
     left = sorted(p.name for p in cli_stores.cwd.iterdir())
     if atomic:
         assert left == []  # neither out.bin nor its temp file
     else:
         assert left == ["out.bin"]  # without --atomic the partial file stays, as documented
         assert (cli_stores.cwd / "out.bin").stat().st_size <= result["bytes"]
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_ctrl_c_during_an_atomic_upload_leaves_nothing_in_the_store(cli_stores, registry, plugin_env, tmp_path, store):
+    with open(cli_stores.cwd / "big.bin", "wb") as fh:
+        fh.truncate(SIZE)
+    args = ["upload", "big.bin", f"{store}:big.bin", "--atomic", "--json"]
+
+    rc, stdout, stderr = interrupt_after_first_chunk(cli_stores, plugin_env, tmp_path / "marker", *args)
+
+    check_interrupted(rc, stdout, stderr, f"upload {cli_stores.cwd / 'big.bin'} -> {store}:big.bin")
+    if store == "local":
+        assert list(registry.local_root.rglob("*")) == []
+    else:
+        assert registry.s3_keys() == []

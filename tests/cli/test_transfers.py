@@ -35,6 +35,8 @@ def test_upload_then_download_round_trips(cli_stores, registry, store):
     assert up.stderr == ""
     assert up.stdout.startswith(f"upload {cli_stores.cwd / 'report.bin'} -> {store}:reports/report.bin: 3.0 MiB in ")
     assert stored(registry, store, "reports/report.bin") == data
+    if store == "s3":
+        assert registry.s3_keys() == [f"{registry.s3_prefix}/reports/report.bin"]
 
     down = cli_stores("download", f"{store}:reports/report.bin", "copy.bin")
     assert down.returncode == 0, down.stderr

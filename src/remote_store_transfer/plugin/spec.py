@@ -59,7 +59,7 @@ def on_chunk(context: TransferContext, nbytes: int, data: memoryview | bytes) ->
 
     For ``upload`` and ``transfer`` a chunk is what the destination store got
     from one ``read`` of the source stream; for ``download`` it is one
-    (at most 1 MiB) read of the remote stream, after it was written to the
+    (at most 1 MiB) read of the remote stream, before it is written to the
     local file.
 
     Use it to hash, count, report progress or enforce a byte budget. Keep it

@@ -403,8 +403,8 @@ def _remote_leftovers(server: MotoServer | SshServer) -> list[str]:
 @pytest.mark.parametrize("operation", ["upload", "download", "transfer"])
 @pytest.mark.parametrize("kind", ["s3", "sftp"])
 def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
-    """The server is SIGKILLed after 8 of 24 MiB; then a fresh server on the same port takes the same call."""
-    source, digest = payloads(24 * MIB)
+    """The server is SIGKILLed after 6 of 16 MiB; then a fresh server on the same port takes the same call."""
+    source, digest = payloads(16 * MIB)
     server = MotoServer(tmp_path / "moto") if kind == "s3" else SshServer(tmp_path / "sshd")
     local_root = tmp_path / "local-store"
     local_root.mkdir()
@@ -431,7 +431,7 @@ def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
         files = open_files()
 
         with pytest.raises(Exception, match=r"\w") as info:
-            call(TransferManager([recorder, KillAt(server, 8 * MIB)]), remote)
+            call(TransferManager([recorder, KillAt(server, 6 * MIB)]), remote)
 
         remote.close()
         assert_failed_cleanly(info.value, recorder, operation, "dst.bin")
@@ -456,16 +456,16 @@ def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
                     remote.write("src.bin", fh)
             call(TransferManager(), remote)
             if operation == "upload":
-                assert sha256_in_store(remote, "dst.bin") == (digest, 24 * MIB)
+                assert sha256_in_store(remote, "dst.bin") == (digest, 16 * MIB)
             if kind == "s3":
                 assert _remote_leftovers(server) == []
         finally:
             remote.close()
     assert port_is_free(server.port)
     if operation == "download":
-        assert sha256_of_file(dest) == (digest, 24 * MIB)
+        assert sha256_of_file(dest) == (digest, 16 * MIB)
     if operation == "transfer":
-        assert sha256_in_store(local, "dst.bin") == (digest, 24 * MIB)
+        assert sha256_in_store(local, "dst.bin") == (digest, 16 * MIB)
 
 
 # endregion

@@ -38,6 +38,11 @@ def read_sizes(draw: st.DrawFn, size: int):
     return lambda wanted: rng.randint(1, max(floor, min(wanted, cap)))
 
 
+CASE = {"data": st.data(), "size": sizes, "seed": st.integers(0, 2**32), "atomic": st.booleans()}
+"""What every property draws: the content (size and seed), read sizes (via data), atomic or not."""
+KINDS = st.sampled_from(["memory", "local"])
+
+
 def _content(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
@@ -61,14 +66,7 @@ def _check(recorder: Recorder, progress: list[int], content: bytes) -> None:
 
 
 @SETTINGS
-@given(
-    data=st.data(),
-    size=sizes,
-    seed=st.integers(0, 2**32),
-    kind=st.sampled_from(["memory", "local"]),
-    plain=st.booleans(),
-    atomic=st.booleans(),
-)
+@given(**CASE, kind=KINDS, plain=st.booleans())
 def test_download_random_reads(data, size, seed, kind, plain, atomic):
     content = _content(size, seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -88,14 +86,7 @@ def test_download_random_reads(data, size, seed, kind, plain, atomic):
 
 
 @SETTINGS
-@given(
-    data=st.data(),
-    size=sizes,
-    seed=st.integers(0, 2**32),
-    kinds=st.tuples(st.sampled_from(["memory", "local"]), st.sampled_from(["memory", "local"])),
-    plain=st.booleans(),
-    atomic=st.booleans(),
-)
+@given(**CASE, kinds=st.tuples(KINDS, KINDS), plain=st.booleans())
 def test_transfer_random_reads(data, size, seed, kinds, plain, atomic):
     content = _content(size, seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -114,13 +105,7 @@ def test_transfer_random_reads(data, size, seed, kinds, plain, atomic):
 
 
 @SETTINGS
-@given(
-    data=st.data(),
-    size=sizes,
-    seed=st.integers(0, 2**32),
-    kind=st.sampled_from(["memory", "local"]),
-    atomic=st.booleans(),
-)
+@given(**CASE, kind=KINDS)
 def test_upload_random_reads(data, size, seed, kind, atomic):
     """upload's source is the local file; the destination store reads it with random sizes."""
     content = _content(size, seed)

@@ -7,8 +7,17 @@
 
 from __future__ import annotations
 
+from remote_store_transfer.capturing import capture
+from remote_store_transfer.config import configure, disable_plugin, enable_plugin
 from remote_store_transfer.context import Endpoint, TransferContext
-from remote_store_transfer.errors import PluginLoadError, TransferError
+from remote_store_transfer.errors import (
+    AuditError,
+    ConfigError,
+    IntegrityError,
+    PluginLoadError,
+    TransferDenied,
+    TransferError,
+)
 from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
 from remote_store_transfer.plugin.manager import (
     PluginInfo,
@@ -23,15 +32,23 @@ __version__ = "0.1.0"
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
+    "AuditError",
+    "ConfigError",
     "Endpoint",
+    "IntegrityError",
     "PluginInfo",
     "PluginLoadError",
     "TransferContext",
+    "TransferDenied",
     "TransferError",
     "TransferManager",
     "__version__",
     "block_plugin",
+    "capture",
+    "configure",
+    "disable_plugin",
     "download",
+    "enable_plugin",
     "hookimpl",
     "hookspec",
     "list_plugins",

@@ -8,7 +8,7 @@ classes cover what only this package can detect.
 
 from __future__ import annotations
 
-__all__ = ["PluginLoadError", "TransferError"]
+__all__ = ["AuditError", "ConfigError", "IntegrityError", "PluginLoadError", "TransferDenied", "TransferError"]
 
 
 class TransferError(Exception):
@@ -30,3 +30,80 @@ class PluginLoadError(TransferError):
         super().__init__(message)
         self.plugin = plugin
         self.distribution = distribution
+
+
+class TransferDenied(TransferError):
+    """The ``policy`` plugin refused a transfer before any data moved.
+
+    Attributes:
+        rule: The rule that denied it (``"max_size"``, ``"read_only"``,
+            ``"deny_overwrite"``, ``"upload.allow"``, ``"download.deny"``...).
+        reason: Why, in words (the size, the matching pattern, the store...).
+    """
+
+    def __init__(self, rule: str, reason: str, *, transfer: str | None = None) -> None:
+        where = f"{transfer} " if transfer else ""
+        super().__init__(f"{where}denied by policy rule {rule!r}: {reason}")
+        self.rule = rule
+        self.reason = reason
+
+
+class IntegrityError(TransferError):
+    """The ``integrity`` plugin found that the destination does not hold the bytes that were sent.
+
+    Attributes:
+        algorithm: The hash algorithm (a ``hashlib`` name).
+        expected: Hex digest of the bytes read from the source while they streamed.
+        actual: Hex digest of what the destination holds.
+        source: Description of the source (``Endpoint.describe()``).
+        destination: Description of the destination.
+    """
+
+    def __init__(self, algorithm: str, expected: str, actual: str, source: str, destination: str) -> None:
+        super().__init__(
+            f"integrity check failed: {algorithm} of the bytes read from {source} is {expected}, "
+            f"but {destination} holds bytes whose {algorithm} is {actual}"
+        )
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+        self.source = source
+        self.destination = destination
+
+
+class AuditError(TransferError):
+    """The ``audit`` plugin could not write the record of a transfer.
+
+    Raised (with ``on_failure = "raise"``, the default) from ``post_transfer``.
+    On a transfer that had succeeded, the caller gets this error although the
+    bytes did move: an unrecorded transfer must not look like a clean success.
+    On a transfer that had failed, the caller gets the original error, with a
+    note that names this one. Either way the record is also logged at ERROR
+    on the ``remote_store_transfer`` logger.
+
+    Attributes:
+        record: The (redacted) record that could not be written.
+        outcome: ``"success"`` or ``"failure"``: how the transfer itself ended.
+    """
+
+    def __init__(self, message: str, *, record: dict[str, object] | None = None, outcome: str | None = None) -> None:
+        super().__init__(message)
+        self.record = record
+        self.outcome = outcome
+
+
+class ConfigError(TransferError):
+    """The plugin configuration is invalid: unreadable file, unknown plugin or key, wrong type.
+
+    Attributes:
+        file: The configuration file, or ``None`` for an API call.
+        key: The dotted key at fault (``"plugins.audit.path"``), or ``None``.
+        problem: What is wrong with it.
+    """
+
+    def __init__(self, problem: str, *, file: str | None = None, key: str | None = None) -> None:
+        where = file if file is not None else "plugin configuration"
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+        self.file = file
+        self.key = key
+        self.problem = problem

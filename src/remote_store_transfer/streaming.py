@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
+from remote_store_transfer.capturing import record as capture_record
 from remote_store_transfer.context import Endpoint, TransferContext
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def _finish(dispatch: Dispatch, context: TransferContext, error: BaseException |
 
 def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None]) -> None:
     """``pre_transfer``, then *move* the data, then ``post_transfer``; errors per the hook spec."""
+    capture_record(context)  # hands the context to the caller's capture() block, if any
     if dispatch.pre is not None:
         try:
             dispatch.pre(context=context)

@@ -375,10 +375,12 @@ def build_plugin_manager(
         entry_points: Load third-party plugins from the entry-point group.
         blocked: Plugin names never to register.
         use_env: Also honour ``REMOTE_STORE_TRANSFER_BLOCK_PLUGINS`` and
-            ``REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD``.
+            ``REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD``, and last apply
+            the config file named by ``REMOTE_STORE_TRANSFER_CONFIG``.
 
     Raises:
         PluginLoadError: An entry-point plugin failed to load.
+        ConfigError: With *use_env*, the config file is unreadable or invalid.
         ValueError: A built-in that cannot be blocked was named in *blocked*.
     """
     pm = TransferPluginManager()
@@ -391,7 +393,20 @@ def build_plugin_manager(
         pm.register(plugin)
     if entry_points and not (use_env and _autoload_disabled()):
         pm.load_entry_points()
+    if use_env:
+        _apply_config_file(pm)
     return pm
+
+
+def _apply_config_file(pm: TransferPluginManager) -> None:
+    """Enable the built-in plugins that the file named by ``REMOTE_STORE_TRANSFER_CONFIG`` enables.
+
+    Raises:
+        ConfigError: The file is unreadable or invalid (names the file, key and problem).
+    """
+    from remote_store_transfer.config import apply_env_config  # noqa: PLC0415 -- config imports this module
+
+    apply_env_config(pm)
 
 
 _lock = threading.Lock()
@@ -408,6 +423,8 @@ def plugin_manager() -> TransferPluginManager:
     Raises:
         PluginLoadError: An entry-point plugin failed to load (the manager is
             not kept: the next call tries again).
+        ConfigError: The file named by ``REMOTE_STORE_TRANSFER_CONFIG`` is
+            unreadable or invalid (the manager is not kept either).
     """
     pm = _global
     if pm is None:

@@ -1,0 +1,154 @@
+"""The built-in ``integrity`` plugin: a digest of the bytes as they stream, optionally verified after the write.
+
+Enable it with ``enable_plugin("integrity", algorithm="sha256", verify=True)``
+or ``[plugins.integrity]`` in the config file (see ``docs/plugins/integrity.md``).
+
+* ``pre_transfer`` makes a ``hashlib`` hasher; ``on_chunk`` feeds it every
+  chunk, so the digest costs no extra read.
+* ``post_transfer`` (``tryfirst``: before the other plugins, so that ``audit``
+  sees its verdict) stores a :class:`Digest` on the context when the bytes
+  all moved, and with ``verify=True`` reads the destination back and compares:
+  a mismatch raises :class:`~remote_store_transfer.IntegrityError`, which
+  turns the call into a failure.
+
+The caller gets the digest through :func:`remote_store_transfer.capture` and
+:func:`digest_of`; other plugins read it with :func:`digest_of` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from remote_store_transfer.errors import IntegrityError
+from remote_store_transfer.plugin import hookimpl
+
+if TYPE_CHECKING:
+    from remote_store_transfer.context import Endpoint, TransferContext
+
+__all__ = ["NAME", "STATE_KEY", "Digest", "IntegrityPlugin", "digest_of"]
+
+NAME = "integrity"
+STATE_KEY = "integrity"
+"""Key of the :class:`Digest` in ``TransferContext.state``."""
+
+_HASHER_KEY = "integrity.hasher"
+_READ_SIZE = 1_048_576
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The digest of the bytes one transfer moved.
+
+    Attributes:
+        algorithm: The ``hashlib`` name (``"sha256"``...).
+        hexdigest: Lowercase hex digest of every byte read from the source.
+        verified: ``True`` when the destination was read back (or its
+            backend digest compared) and matched; ``False`` when it did not
+            (the call then raised :class:`~remote_store_transfer.IntegrityError`);
+            ``None`` when no verification was asked for.
+    """
+
+    algorithm: str
+    hexdigest: str
+    verified: bool | None = None
+
+
+def digest_of(context: TransferContext) -> Digest | None:
+    """The :class:`Digest` the ``integrity`` plugin left on *context*.
+
+    ``None`` when the plugin was not enabled for that call, or when the call
+    failed before all its bytes moved (a digest of part of a file would be
+    misleading).
+    """
+    digest = context.state.get(STATE_KEY)
+    return digest if isinstance(digest, Digest) else None
+
+
+class IntegrityPlugin:
+    """Hash the bytes of every transfer as they stream; optionally verify the destination.
+
+    Args:
+        algorithm: Any name ``hashlib.new`` accepts (case does not matter) that gives a fixed-size
+            digest (``"sha256"``, ``"sha512"``, ``"blake2b"``, ``"md5"``...).
+        verify: After a successful write, read the destination back (the
+            store file with ``store.read()``, or the local file of a
+            download) and compare digests.
+        trust_backend_digest: When verifying, use the digest the store
+            reports through its public API (``WriteResult.digest``, then
+            ``store.get_file_info().digest``) if it is of the same algorithm,
+            instead of reading the file back. Set to ``False`` to always
+            read back.
+
+    Raises:
+        ValueError: *algorithm* is unknown to ``hashlib`` or has no fixed-size digest.
+    """
+
+    def __init__(self, *, algorithm: str = "sha256", verify: bool = False, trust_backend_digest: bool = True) -> None:
+        if not isinstance(algorithm, str):
+            raise TypeError(f"algorithm must be a string, got {type(algorithm).__name__}")
+        try:
+            hasher = hashlib.new(algorithm.lower())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"unknown hash algorithm {algorithm!r}; available: {', '.join(sorted(hashlib.algorithms_available))}"
+            ) from exc
+        if hasher.digest_size == 0:  # shake_128 / shake_256 need a length
+            raise ValueError(f"hash algorithm {algorithm!r} has no fixed digest size; choose another")
+        self.algorithm = hasher.name
+        self.verify = bool(verify)
+        self.trust_backend_digest = bool(trust_backend_digest)
+
+    def __repr__(self) -> str:
+        return f"IntegrityPlugin(algorithm={self.algorithm!r}, verify={self.verify})"
+
+    @hookimpl
+    def pre_transfer(self, context: TransferContext) -> None:
+        context.state[_HASHER_KEY] = hashlib.new(self.algorithm)
+
+    @hookimpl
+    def on_chunk(self, context: TransferContext, data: memoryview | bytes) -> None:
+        context.state[_HASHER_KEY].update(data)
+
+    @hookimpl(tryfirst=True)
+    def post_transfer(self, context: TransferContext, error: BaseException | None) -> None:
+        hasher = context.state.pop(_HASHER_KEY, None)
+        if hasher is None or error is not None:
+            return
+        expected = hasher.hexdigest()
+        if not self.verify:
+            context.state[STATE_KEY] = Digest(self.algorithm, expected)
+            return
+        actual = self._destination_digest(context)
+        ok = actual == expected
+        context.state[STATE_KEY] = Digest(self.algorithm, expected, verified=ok)
+        if not ok:
+            raise IntegrityError(
+                self.algorithm, expected, actual, context.source.describe(), context.destination.describe()
+            )
+
+    def _destination_digest(self, context: TransferContext) -> str:
+        """Hex digest of what the destination holds now."""
+        destination: Endpoint = context.destination
+        store = destination.store
+        if store is None:  # download: the local file
+            with open(destination.path, "rb") as fh:
+                return self._hash_stream(fh)
+        if self.trust_backend_digest:
+            reported = context.write_result.digest if context.write_result is not None else None
+            if reported is None or reported.algorithm != self.algorithm:
+                reported = store.get_file_info(destination.path).digest
+            if reported is not None and reported.algorithm == self.algorithm:
+                return reported.value
+        stream = store.read(destination.path)
+        try:
+            return self._hash_stream(stream)
+        finally:
+            stream.close()
+
+    def _hash_stream(self, stream: Any) -> str:
+        hasher = hashlib.new(self.algorithm)
+        while data := stream.read(_READ_SIZE):
+            hasher.update(data)
+        return hasher.hexdigest()

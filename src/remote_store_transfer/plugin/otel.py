@@ -1,0 +1,134 @@
+"""The built-in ``otel`` plugin: an OpenTelemetry span per transfer, a byte counter and a duration histogram.
+
+Needs the optional extra: ``pip install "remote-store-transfer[otel]"``.
+This module imports ``opentelemetry`` at the top; nothing else in the
+package imports it, so the package works without the extra (enabling
+``otel`` without it raises :class:`~remote_store_transfer.ConfigError`).
+
+* Span ``remote_store_transfer.<operation>`` (kind INTERNAL), started in
+  ``pre_transfer`` and made current for the duration of the call, so spans
+  of instrumented clients (botocore, requests...) nest under it; ended in
+  ``post_transfer`` with the outcome. A call denied before ``pre_transfer``
+  reached this plugin still gets a span (from the call's start time).
+* Counter ``remote_store_transfer.bytes`` (unit ``By``) and histogram
+  ``remote_store_transfer.duration`` (unit ``s``), both with the attributes
+  ``remote_store_transfer.operation`` and ``remote_store_transfer.outcome``.
+
+By default the global tracer and meter providers are used (whatever the
+application or the OpenTelemetry auto-instrumentation set up).
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+
+from remote_store_transfer.plugin import hookimpl
+from remote_store_transfer.plugin._redact import Redactor
+from remote_store_transfer.plugin.integrity import digest_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from remote_store import Secret
+
+    from remote_store_transfer.context import TransferContext
+
+__all__ = ["BYTES_METRIC", "DURATION_METRIC", "NAME", "OtelPlugin"]
+
+NAME = "otel"
+SCOPE = "remote_store_transfer"
+BYTES_METRIC = "remote_store_transfer.bytes"
+DURATION_METRIC = "remote_store_transfer.duration"
+_SPAN_KEY = "otel.span"
+_TOKEN_KEY = "otel.token"
+
+
+class OtelPlugin:
+    """Trace and measure every transfer with OpenTelemetry.
+
+    Args:
+        tracer_provider: The ``TracerProvider`` to use (default: the global one).
+        meter_provider: The ``MeterProvider`` to use (default: the global one).
+        redact: Secret values to mask in exception messages (credential-shaped
+            values are masked anyway).
+    """
+
+    def __init__(
+        self, *, tracer_provider: Any = None, meter_provider: Any = None, redact: Iterable[Secret | str] = ()
+    ) -> None:
+        from remote_store_transfer import __version__  # noqa: PLC0415 -- the package imports this module lazily
+
+        self._redact = Redactor(redact)
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
+        self.bytes_counter = meter.create_counter(
+            BYTES_METRIC, unit="By", description="Bytes moved by remote-store-transfer"
+        )
+        self.duration = meter.create_histogram(
+            DURATION_METRIC, unit="s", description="Duration of remote-store-transfer calls"
+        )
+
+    def __repr__(self) -> str:
+        return "OtelPlugin()"
+
+    def _attributes(self, context: TransferContext) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "remote_store_transfer.operation": context.operation,
+            "remote_store_transfer.id": context.id,
+            "remote_store_transfer.source": self._redact(context.source.describe()),
+            "remote_store_transfer.destination": self._redact(context.destination.describe()),
+        }
+        if context.size is not None:
+            attributes["remote_store_transfer.size"] = context.size
+        return attributes
+
+    @hookimpl
+    def pre_transfer(self, context: TransferContext) -> None:
+        span = self.tracer.start_span(
+            f"remote_store_transfer.{context.operation}",
+            attributes=self._attributes(context),
+            start_time=int(context.started * 1e9),
+        )
+        context.state[_SPAN_KEY] = span
+        context.state[_TOKEN_KEY] = otel_context.attach(trace.set_span_in_context(span))
+
+    @hookimpl(trylast=True)
+    def post_transfer(self, context: TransferContext, error: BaseException | None) -> None:
+        token = context.state.pop(_TOKEN_KEY, None)
+        if token is not None:
+            otel_context.detach(token)
+        span = context.state.pop(_SPAN_KEY, None)
+        if span is None:  # pre_transfer did not reach this plugin (denied by policy, for example)
+            span = self.tracer.start_span(
+                f"remote_store_transfer.{context.operation}",
+                attributes=self._attributes(context),
+                start_time=int(context.started * 1e9),
+            )
+        outcome = "success" if error is None else "failure"
+        span.set_attribute("remote_store_transfer.bytes", context.bytes_transferred)
+        span.set_attribute("remote_store_transfer.outcome", outcome)
+        digest = digest_of(context)
+        if digest is not None:
+            span.set_attribute("remote_store_transfer.digest", f"{digest.algorithm}:{digest.hexdigest}")
+        if error is None:
+            span.set_status(trace.Status(trace.StatusCode.OK))
+        else:
+            redact = self._redact
+            message = redact(str(error))
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.record_exception(
+                error,
+                attributes={
+                    "exception.message": message,
+                    "exception.stacktrace": redact("".join(traceback.format_exception(error))),
+                },
+            )
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {message}"))
+        span.end()
+        labels = {"remote_store_transfer.operation": context.operation, "remote_store_transfer.outcome": outcome}
+        self.bytes_counter.add(context.bytes_transferred, labels)
+        self.duration.record(context.elapsed(), labels)

@@ -121,7 +121,7 @@ class _Server:
                 if self.ready():
                     return
             time.sleep(0.05)
-        self.stop()
+        self.stop(wait_for_port=False)  # the port may belong to someone else
         raise RuntimeError(
             f"{self.name} did not start on 127.0.0.1:{self.port} ({' '.join(command)}); log:\n{self.log()}"
         )
@@ -141,8 +141,8 @@ class _Server:
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        """Terminate the server and its children, wait for them, free the port."""
+    def stop(self, *, wait_for_port: bool = True) -> None:
+        """Terminate the server and its children, wait for them, and (by default) until the port is free."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -158,7 +158,7 @@ class _Server:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while not port_is_free(self.port) and time.monotonic() < deadline:
+        while wait_for_port and not port_is_free(self.port) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     @contextlib.contextmanager

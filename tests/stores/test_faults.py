@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -466,6 +467,27 @@ def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
         assert sha256_of_file(dest) == (digest, 16 * MIB)
     if operation == "transfer":
         assert sha256_in_store(local, "dst.bin") == (digest, 16 * MIB)
+
+
+# endregion
+
+
+# region: servers that cannot start
+
+
+@pytest.mark.parametrize("server_class", [MotoServer, SshServer])
+def test_a_server_that_cannot_start_fails_loudly(server_class, tmp_path):
+    """The fixtures raise (the tests error, never skip) and leave no process behind, here: the port is taken."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        server = server_class(tmp_path / "server", port=squatter.getsockname()[1])
+
+        with pytest.raises(RuntimeError, match="did not start on 127.0.0.1") as info:
+            server.start()
+
+    assert server.proc is None
+    assert "log:" in str(info.value)
 
 
 # endregion

@@ -281,3 +281,17 @@ def test_audit_records_the_verdict_of_any_post_transfer_verifier(manager, memory
     with pytest.raises(ValueError, match="says no"):
         manager.upload(memory_store, make_file("f", 1), "f")
     assert records(log)[0]["error"] == {"type": "ValueError", "message": "checksum registry says no"}
+
+
+def test_records_longer_than_the_read_back_block_chain_correctly(manager, tmp_path):
+    class VerboseBackend(MemoryBackend):
+        def read(self, path):
+            raise OSError("x" * 20_000)  # a record of ~20 KB: the last line is read back in several blocks
+
+    log = tmp_path / "audit.jsonl"
+    enable_plugin("audit", manager=manager, path=log)
+    for i in range(3):
+        with pytest.raises(OSError, match="xxx"):
+            manager.download(Store(backend=VerboseBackend()), f"f{i}", tmp_path / f"f{i}")
+    assert [r["seq"] for r in records(log)] == [1, 2, 3]
+    assert verify_chain(log).ok

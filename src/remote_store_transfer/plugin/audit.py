@@ -166,16 +166,15 @@ def _read_last_line(fd: int, size: int) -> bytes | None:
         return None
     if os.pread(fd, 1, size - 1) != b"\n":
         raise ValueError("the file does not end with a newline: its last record is incomplete")
-    end = size - 1
-    position = end
+    position = size - 1  # read backwards from just before the final newline
     tail = b""
     while position > 0:
         step = min(8192, position)
         position -= step
         tail = os.pread(fd, step, position) + tail
-        newline = tail.rfind(b"\n", 0, len(tail) - (size - 1 - end))
+        newline = tail.rfind(b"\n")
         if newline != -1:
-            return tail[newline + 1 : len(tail)]
+            return tail[newline + 1 :]
     return tail
 
 
@@ -678,7 +677,7 @@ def verify_store(store: Store, prefix: str = "audit", *, key: _Key | None = None
     """
     prefix = prefix.strip("/")
     chains: dict[str, list[str]] = {}
-    if store.exists(prefix) if prefix else True:
+    if not prefix or store.exists(prefix):
         for info in store.list_files(prefix, recursive=True):
             path = str(info.path)
             relative = path[len(prefix) + 1 :] if prefix else path

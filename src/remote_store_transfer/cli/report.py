@@ -10,7 +10,7 @@ from typing import Any
 
 from remote_store import AlreadyExists, NotFound, PermissionDenied, RemoteStoreError
 
-from remote_store_transfer import errors
+from remote_store_transfer.errors import ConfigError, IntegrityError, TransferDenied
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -62,36 +62,28 @@ Exit codes:
 """The exit-code table of ``--help`` (``\\b`` keeps click from re-wrapping it)."""
 
 
-def _named(name: str) -> tuple[type[BaseException], ...]:
-    """``errors.<name>`` when this version has it (the policy and integrity errors), else nothing."""
-    cls = getattr(errors, name, None)
-    return (cls,) if isinstance(cls, type) and issubclass(cls, BaseException) else ()
-
-
-def _code_table() -> tuple[tuple[tuple[type[BaseException], ...], int], ...]:
-    """``(error classes, exit code)``, checked in order: the first match wins."""
-    return (
-        ((KeyboardInterrupt,), EXIT_INTERRUPTED),
-        (_named("ConfigError"), EXIT_USAGE),
-        (_named("IntegrityError"), EXIT_INTEGRITY),
-        ((*_named("TransferDenied"), PermissionDenied, PermissionError), EXIT_DENIED),
-        ((NotFound, FileNotFoundError), EXIT_NOT_FOUND),
-        ((AlreadyExists, FileExistsError), EXIT_EXISTS),
-    )
+_CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
+    ((KeyboardInterrupt,), EXIT_INTERRUPTED),
+    ((ConfigError,), EXIT_USAGE),
+    ((IntegrityError,), EXIT_INTEGRITY),
+    ((TransferDenied, PermissionDenied, PermissionError), EXIT_DENIED),
+    ((NotFound, FileNotFoundError), EXIT_NOT_FOUND),
+    ((AlreadyExists, FileExistsError), EXIT_EXISTS),
+)
+"""``(error classes, exit code)``, checked in order: the first match wins."""
 
 
 def exit_code_for(exc: BaseException) -> int:
     """The documented exit code for an error that ended an operation (1 when none fits)."""
-    for classes, code in _code_table():
-        if classes and isinstance(exc, classes):
+    for classes, code in _CODES:
+        if isinstance(exc, classes):
             return code
     return EXIT_ERROR
 
 
 def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
-    rule, reason = getattr(exc, "rule", None), getattr(exc, "reason", None)
-    if isinstance(exc, _named("TransferDenied")) and isinstance(rule, str) and isinstance(reason, str):
-        text = f"denied by policy rule {rule!r}: {reason}"  # the line already names the operation and paths
+    if isinstance(exc, TransferDenied):  # the line already names the operation and paths
+        text = f"denied by policy rule {exc.rule!r}: {exc.reason}"
     elif isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
         text = str(exc.args[0])
     elif isinstance(exc, OSError) and exc.strerror:

@@ -502,7 +502,7 @@ class Faults:
         return self.__dict__.setdefault("_faults_opened", [])
 
     def read(self, path: str) -> Any:
-        stream = FaultyStream(super().read(path), self.read_fails_after, self.read_error, self.read_sizes)  # type: ignore[misc]
+        stream = FaultyStream(super().read(path), self.read_fails_after, self.read_error, self.read_sizes)
         self.opened.append(stream)
         return PlainStream(stream) if self.plain_reads else stream
 
@@ -512,10 +512,10 @@ class Faults:
         return FaultyStream(content, self.write_fails_after, self.write_error, self.write_read_sizes)
 
     def write(self, path: str, content: Any, **kwargs: Any) -> Any:
-        return super().write(path, self._incoming(content), **kwargs)  # type: ignore[misc]
+        return super().write(path, self._incoming(content), **kwargs)
 
     def write_atomic(self, path: str, content: Any, **kwargs: Any) -> Any:
-        return super().write_atomic(path, self._incoming(content), **kwargs)  # type: ignore[misc]
+        return super().write_atomic(path, self._incoming(content), **kwargs)
 
 
 class FaultyMemoryBackend(Faults, MemoryBackend):

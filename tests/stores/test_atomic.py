@@ -186,8 +186,10 @@ def test_atomic_transfer_readers_see_old_or_new(src_kind, dst_kind, faulty_store
     src.store.write("a.bin", data)
     dst.store.write("b.bin", OLD)
 
-    watcher = Watcher(lambda: None)
-    watcher.check = lambda: _assert_equal(dst.store.read_bytes("b.bin"), OLD)
+    def reader_sees_old() -> None:
+        assert dst.store.read_bytes("b.bin") == OLD
+
+    watcher = Watcher(reader_sees_old)
     recorder = Recorder()
     TransferManager([recorder, watcher]).transfer(src.store, "a.bin", dst.store, "b.bin", overwrite=True, atomic=True)
 
@@ -199,10 +201,6 @@ def test_atomic_transfer_readers_see_old_or_new(src_kind, dst_kind, faulty_store
         assert stray_files(dst.files, {"b.bin"}) == []
     if dst.bucket is not None:
         assert moto_server.pending_uploads(dst.bucket) == []
-
-
-def _assert_equal(seen: bytes, expected: bytes) -> None:
-    assert seen == expected
 
 
 @pytest.mark.spec("XFER-017")

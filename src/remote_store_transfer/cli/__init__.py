@@ -365,7 +365,7 @@ def audit_group() -> None:
     """Audit log tools."""
 
 
-@audit_group.command("verify", epilog=EXIT_CODES_HELP)
+@audit_group.command("verify", epilog=EXIT_CODES_HELP, short_help="Check an audit log's hash chain.")
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the log was written with.")
 @click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold.")

@@ -86,10 +86,11 @@ class TransferContext:
         size: The number of bytes to move when known without an extra remote
             call: the local file's size for ``upload``; ``None`` otherwise.
         on_progress: The caller's ``on_progress`` callback, or ``None``.
-        bytes_transferred: Running total of bytes moved so far. Inside
-            ``on_chunk`` it already includes the current chunk; in
-            ``post_transfer`` it is final (for a failed call: what had been
-            read from the source when it failed).
+        bytes_transferred: Running total of bytes read from the source so
+            far. Inside ``on_chunk`` it already includes the current chunk;
+            in ``post_transfer`` it is final. On success it equals the bytes
+            written; on failure it is what had been read when the call failed,
+            which may include one chunk that never reached the destination.
         write_result: The ``WriteResult`` returned by the destination store's
             ``write`` (upload and transfer), available in ``post_transfer``
             after a successful write; ``None`` otherwise.

@@ -75,6 +75,8 @@ def test_processes_append_to_one_file(tmp_path: Path):
     for process in processes:
         process.join(timeout=120)
     assert [p.exitcode for p in processes] == [0] * PROCESSES
+    for process in processes:
+        process.close()  # release its sentinel fd now, not at some later garbage collection
     result = verify_chain(log)
     assert result.ok, result
     assert result.records == (PROCESSES + 1) * PER_PROCESS

@@ -11,6 +11,7 @@ from remote_store import Store
 from remote_store.backends import LocalBackend, MemoryBackend
 
 import remote_store_transfer
+from remote_store_transfer.config import CONFIG_ENV
 from remote_store_transfer.plugin.manager import BLOCK_ENV, DISABLE_AUTOLOAD_ENV
 
 
@@ -19,6 +20,7 @@ def _fresh_global_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts and ends with a new process-wide manager and no plugin env vars."""
     monkeypatch.delenv(BLOCK_ENV, raising=False)
     monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
     remote_store_transfer.reset_plugin_manager()
     yield
     remote_store_transfer.reset_plugin_manager()

@@ -405,3 +405,14 @@ def test_started_is_wall_clock(make_file):
     now = time.time()
     TransferManager([rec]).upload(Store(backend=MemoryBackend()), make_file("a", 1), "a")
     assert abs(rec.contexts[0].started - now) < 60
+
+
+def test_a_blocked_builtin_is_still_listed_as_built_in():
+    manager = TransferManager(blocked=["audit", "acme"])
+    listed = {p.name: p for p in manager.list_plugins()}
+    assert listed["audit"].blocked
+    assert listed["audit"].builtin
+    assert listed["audit"].distribution == "remote-store-transfer"
+    assert listed["acme"].blocked
+    assert not listed["acme"].builtin
+    assert listed["acme"].distribution is None

@@ -321,7 +321,7 @@ def _finish(outcome: Outcome) -> None:
 
 
 def _kind(info: PluginInfo) -> str | None:
-    """``built-in`` / ``third-party``; ``None`` for a blocked name, which was never loaded (origin unknown)."""
+    """``built-in`` / ``third-party``; ``None`` for a blocked third-party name (never loaded: origin unknown)."""
     if info.builtin:
         return "built-in"
     return None if info.blocked else "third-party"

@@ -326,7 +326,15 @@ class TransferPluginManager(pluggy.PluginManager):
             for name, plugin in self.list_name_plugin()
             if plugin is not None
         ]
-        blocked = [PluginInfo(name, None, None, False, blocked=True) for name in sorted(self._blocked_names)]
+        from remote_store_transfer.config import PLUGIN_NAMES  # noqa: PLC0415 -- config imports this module
+
+        version = _own_version()
+        blocked = [
+            PluginInfo(name, DISTRIBUTION, version, builtin=True, blocked=True)
+            if name in PLUGIN_NAMES
+            else PluginInfo(name, None, None, builtin=False, blocked=True)
+            for name in sorted(self._blocked_names)
+        ]
         return active + blocked
 
     def _check(self, plugin: object, name: str) -> None:

@@ -66,7 +66,7 @@ def test_sixteen_threads_mixing_all_three_functions(moto_server, tmp_path: Path)
     with moto_server.store("load") as warm_up:
         warm_up.exists("nothing")
     gc.collect()
-    fds_before = len(os.listdir("/proc/self/fd"))
+    fds_before = _open_fds()
 
     local_root = tmp_path / "local-store"
     local_root.mkdir()
@@ -156,4 +156,21 @@ def test_sixteen_threads_mixing_all_three_functions(moto_server, tmp_path: Path)
     for store in stores.values():
         store.close()
     gc.collect()
-    assert len(os.listdir("/proc/self/fd")) <= fds_before
+    fds_after = _open_fds()
+    assert [fd for fd in fds_after.values() if fd.startswith(str(tmp_path))] == []  # no file left open
+    leaked = sorted(set(fds_after.values()) - set(fds_before.values()) - {"socket"})
+    assert leaked == []
+    # Sockets are pooled keep-alive connections of the S3 client (and the moto server's own), not ours.
+    assert sum(t != "socket" for t in fds_after.values()) <= sum(t != "socket" for t in fds_before.values())
+
+
+def _open_fds() -> dict[int, str]:
+    """What each open fd of this process points at (``"socket"`` for any socket), from /proc/self/fd."""
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except FileNotFoundError:  # the fd listdir itself used
+            continue
+        out[int(name)] = "socket" if target.startswith("socket:") else target
+    return out

@@ -53,16 +53,9 @@ class ChunkReader:
         self._on_chunk = on_chunk
 
     def read(self, size: int | None = -1) -> bytes:
-        # The hot path: shutil.copyfileobj in a backend's write() calls this once per 256 KiB.
         data = self._inner.read(-1 if size is None else size)
         if data:
-            if type(data) is bytes:
-                context = self._context
-                nbytes = len(data)
-                context.bytes_transferred += nbytes
-                self._on_chunk(context, nbytes, data)
-            else:
-                self._seen(data)
+            self._seen(data)
         return data
 
     def read1(self, size: int = -1) -> bytes:
@@ -93,7 +86,7 @@ class ChunkReader:
 
     def _seen(self, data: bytes | memoryview) -> None:
         context = self._context
-        nbytes = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+        nbytes = len(data)  # bytes, bytearray or a byte-format ("B") memoryview
         context.bytes_transferred += nbytes
         self._on_chunk(context, nbytes, data)
 

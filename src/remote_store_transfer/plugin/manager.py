@@ -92,7 +92,6 @@ class Dispatch:
 
     Attributes:
         pre: The ``pre_transfer`` hook caller, or ``None`` when nothing implements it.
-        on_chunk: The ``on_chunk`` hook caller.
         chunk: ``on_chunk`` as a plain ``chunk(context, nbytes, data)``
             callable for the hot loop: each implementation is called directly,
             in pluggy's order, with the arguments it asks for (as pluggy
@@ -112,7 +111,6 @@ class Dispatch:
     def __init__(self, pm: pluggy.PluginManager, *, monitored: bool = False) -> None:
         hook = pm.hook
         self.pre: HookCaller | None = hook.pre_transfer if hook.pre_transfer.get_hookimpls() else None
-        self.on_chunk: HookCaller = hook.on_chunk
         self.chunk: ChunkHook = _chunk_caller(hook.on_chunk, monitored)
         self.chunk_observers = any(i.plugin_name != progress.NAME for i in hook.on_chunk.get_hookimpls())
         # pluggy calls implementations last-registered first: the reverse of get_hookimpls().
@@ -134,8 +132,6 @@ def _positional(function: Callable[..., object], argnames: tuple[str, ...]) -> C
         return function
     if argnames == ("context", "nbytes"):  # the built-in progress plugin
         return lambda context, nbytes, data: function(context, nbytes)
-    if argnames == ("context", "data"):
-        return lambda context, nbytes, data: function(context, data)
     positions = tuple(_CHUNK_ARGS.index(name) for name in argnames)
 
     def call(*args: object) -> object:
@@ -159,14 +155,6 @@ def _chunk_caller(caller: HookCaller, monitored: bool) -> ChunkHook:
         return _ignore_chunk
     if len(calls) == 1:
         return calls[0]
-    if len(calls) == 2:
-        first, second = calls
-
-        def call_two(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
-            first(context, nbytes, data)
-            second(context, nbytes, data)
-
-        return call_two
 
     def call_each(context: TransferContext, nbytes: int, data: memoryview | bytes) -> None:
         for call in calls:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from remote_store import ContentDigest, Store, WriteResult
+from remote_store import Capability, ContentDigest, Store, WriteResult
 from remote_store.backends import MemoryBackend
 
 import remote_store_transfer as rst
 from remote_store_transfer import IntegrityError, capture, enable_plugin
 from remote_store_transfer.plugin.integrity import Digest, IntegrityPlugin, digest_of
+
+from support import RecordingBackend
 
 SIZE = 3 * 1_048_576 + 123  # several chunks, last one partial
 
@@ -137,6 +139,18 @@ def test_verify_reads_back_when_told_not_to_trust_the_backend(manager, make_file
     enable_plugin("integrity", manager=manager, verify=True, trust_backend_digest=False)
     manager.upload(Store(backend=backend), make_file("a.bin", 5000), "a.bin")
     assert backend.reads == 1
+
+
+def test_verify_reads_back_from_a_store_without_metadata(manager, make_file):
+    backend = RecordingBackend(without={Capability.METADATA})
+    store = Store(backend=backend)
+    enable_plugin("integrity", manager=manager, verify=True)
+    source = make_file("a.bin", 5000)
+    with capture() as transfers:
+        manager.upload(store, source, "a.bin")
+    assert digest_of(transfers[0]) == Digest("sha256", sha(source.read_bytes()), verified=True)
+    assert "get_file_info" not in backend.calls  # the capability is checked, not tripped over
+    assert backend.calls.count("read") == 1  # verified by reading the file back
 
 
 def test_no_digest_for_a_failed_transfer(manager, memory_store, tmp_path):

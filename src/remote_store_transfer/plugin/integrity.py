@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from remote_store import Capability, checksum
 
 from remote_store_transfer.errors import IntegrityError
 from remote_store_transfer.plugin import hookimpl
@@ -34,7 +36,6 @@ STATE_KEY = "integrity"
 """Key of the :class:`Digest` in ``TransferContext.state``."""
 
 _HASHER_KEY = "integrity.hasher"
-_READ_SIZE = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -134,21 +135,11 @@ class IntegrityPlugin:
         store = destination.store
         if store is None:  # download: the local file
             with open(destination.path, "rb") as fh:
-                return self._hash_stream(fh)
+                return hashlib.file_digest(fh, self.algorithm).hexdigest()
         if self.trust_backend_digest:
             reported = context.write_result.digest if context.write_result is not None else None
-            if reported is None or reported.algorithm != self.algorithm:
+            if (reported is None or reported.algorithm != self.algorithm) and store.supports(Capability.METADATA):
                 reported = store.get_file_info(destination.path).digest
             if reported is not None and reported.algorithm == self.algorithm:
                 return reported.value
-        stream = store.read(destination.path)
-        try:
-            return self._hash_stream(stream)
-        finally:
-            stream.close()
-
-    def _hash_stream(self, stream: Any) -> str:
-        hasher = hashlib.new(self.algorithm)
-        while data := stream.read(_READ_SIZE):
-            hasher.update(data)
-        return hasher.hexdigest()
+        return checksum(store, destination.path, self.algorithm)[1]  # remote-store reads it back in chunks

@@ -13,6 +13,7 @@ from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import (
     AuditError,
     ConfigError,
+    IncompleteTransferError,
     IntegrityError,
     PluginLoadError,
     TransferDenied,
@@ -35,6 +36,7 @@ __all__ = [
     "AuditError",
     "ConfigError",
     "Endpoint",
+    "IncompleteTransferError",
     "IntegrityError",
     "PluginInfo",
     "PluginLoadError",

@@ -99,7 +99,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "key_env": _STR,
         "on_failure": _STR,
     },
-    "integrity": {"algorithm": _STR, "verify": _BOOL, "trust_backend_digest": _BOOL},
+    "integrity": {"algorithm": _STR, "verify": _BOOL, "trust_backend_digest": _BOOL, "check_size": _BOOL},
     "policy": {
         "max_size": _INT,
         "check_remote_size": _BOOL,

@@ -83,8 +83,14 @@ class TransferContext:
         source: Where the bytes come from (local file for ``upload``).
         destination: Where the bytes go (local file for ``download``).
         overwrite: The caller's ``overwrite`` argument.
-        size: The number of bytes to move when known without an extra remote
-            call: the local file's size for ``upload``; ``None`` otherwise.
+        size: The number of bytes the source holds, when known: the local
+            file's size for ``upload`` (no remote call needed); ``None`` for
+            ``download`` and ``transfer`` unless a ``pre_transfer``
+            implementation sets it (``integrity`` and ``policy`` do, from the
+            source store's ``get_file_info``). When it is known and the source
+            ends before that many bytes were read, the call raises
+            :class:`~remote_store_transfer.IncompleteTransferError` instead of
+            reporting success.
         on_progress: The caller's ``on_progress`` callback, or ``None``.
         bytes_transferred: Running total of bytes read from the source so
             far. Inside ``on_chunk`` it already includes the current chunk;

@@ -8,7 +8,15 @@ classes cover what only this package can detect.
 
 from __future__ import annotations
 
-__all__ = ["AuditError", "ConfigError", "IntegrityError", "PluginLoadError", "TransferDenied", "TransferError"]
+__all__ = [
+    "AuditError",
+    "ConfigError",
+    "IncompleteTransferError",
+    "IntegrityError",
+    "PluginLoadError",
+    "TransferDenied",
+    "TransferError",
+]
 
 
 class TransferError(Exception):
@@ -69,6 +77,35 @@ class IntegrityError(TransferError):
         self.actual = actual
         self.source = source
         self.destination = destination
+
+
+class IncompleteTransferError(TransferError):
+    """The source ended before ``TransferContext.size`` bytes had been read.
+
+    A stream that ends early looks like a complete file to whoever reads it:
+    remote-store's SFTP stream, for one, can end without an error when the
+    connection drops (paramiko turns a failed send into end-of-file). When
+    the size is known (the local file of an upload, or a size a
+    ``pre_transfer`` plugin set, as ``integrity`` and ``policy`` do) the core
+    raises this error instead of reporting success. When the check fires
+    before the destination is committed (every observed transfer; every
+    download) an ``atomic=True`` destination is left untouched; when it
+    can only fire after the store's ``write`` returned (an upload nothing
+    observed), the destination holds the *received* bytes and the message
+    says so.
+
+    Attributes:
+        transfer: Description of the call (``"upload of 'a.bin' to ..."``).
+        expected: The size the source had when the call began.
+        received: The bytes read before the source reported its end.
+    """
+
+    def __init__(self, transfer: str, expected: int, received: int, *, written: bool = False) -> None:
+        after = "; the destination already holds those bytes" if written else ""
+        super().__init__(f"{transfer} is incomplete: the source ended after {received} of {expected} bytes{after}")
+        self.transfer = transfer
+        self.expected = expected
+        self.received = received
 
 
 class AuditError(TransferError):

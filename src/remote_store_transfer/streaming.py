@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from remote_store_transfer.capturing import record as capture_record
 from remote_store_transfer.context import Endpoint, TransferContext
+from remote_store_transfer.errors import IncompleteTransferError
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -56,6 +57,8 @@ class ChunkReader:
         data = self._inner.read(-1 if size is None else size)
         if data:
             self._seen(data)
+        elif size != 0:
+            _check_complete(self._context, self._context.bytes_transferred)
         return data
 
     def read1(self, size: int = -1) -> bytes:
@@ -63,6 +66,8 @@ class ChunkReader:
         data: bytes = read1(size)
         if data:
             self._seen(data)
+        elif size != 0:
+            _check_complete(self._context, self._context.bytes_transferred)
         return data
 
     def readinto(self, buffer: Any) -> int:
@@ -70,12 +75,16 @@ class ChunkReader:
         if n:
             with memoryview(buffer) as view:
                 self._seen(view.cast("B")[:n].toreadonly())
+        elif n == 0 and len(buffer):
+            _check_complete(self._context, self._context.bytes_transferred)
         return n or 0
 
     def readline(self, size: int | None = -1) -> bytes:
         data = self._inner.readline(size if size is not None else -1)
         if data:
             self._seen(data)
+        elif size != 0:
+            _check_complete(self._context, self._context.bytes_transferred)
         return data
 
     def readable(self) -> bool:
@@ -89,6 +98,18 @@ class ChunkReader:
         nbytes = len(data)  # bytes, bytearray or a byte-format ("B") memoryview
         context.bytes_transferred += nbytes
         self._on_chunk(context, nbytes, data)
+
+
+def _check_complete(context: TransferContext, received: int | None, *, written: bool = False) -> None:
+    """Raise :class:`IncompleteTransferError` when the source ended before ``context.size`` bytes.
+
+    Called where the source reports its end (an empty read), so that a short
+    stream fails the write before the destination commits it; and once more
+    after the write, for stores that stop reading without asking for the end.
+    """
+    expected = context.size
+    if expected is not None and received is not None and received < expected:
+        raise IncompleteTransferError(context.describe(), expected, received, written=written)
 
 
 def _finish(dispatch: Dispatch, context: TransferContext, error: BaseException | None) -> BaseException | None:
@@ -160,12 +181,14 @@ def upload(
         def move() -> None:
             if on_progress is None and not dispatch.chunk_observers:
                 try:  # nothing observes chunks: the open file goes straight to the store (XFER-002)
-                    context.write_result = write(remote_path, fh, overwrite=overwrite)
+                    context.write_result = result = write(remote_path, fh, overwrite=overwrite)
                 finally:
                     context.bytes_transferred = fh.tell()
+                _check_complete(context, result.size, written=True)  # the file shrank while it was read
             else:
                 source = cast("BinaryIO", ChunkReader(fh, context, dispatch.chunk))
                 context.write_result = write(remote_path, source, overwrite=overwrite)
+                _check_complete(context, context.bytes_transferred, written=True)
 
         _run(dispatch, context, move)
 
@@ -225,6 +248,7 @@ def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: 
             if on_chunk is not None:
                 on_chunk(context, len(data), data)
             write(data)
+    _check_complete(context, context.bytes_transferred)  # before an atomic download moves the file into place
 
 
 def _write_local_atomic(
@@ -291,9 +315,11 @@ def transfer(
             if on_progress is None and not dispatch.chunk_observers:
                 context.write_result = result = write(dst_path, stream, overwrite=overwrite)
                 context.bytes_transferred = result.size if result.size is not None else 0
+                _check_complete(context, result.size, written=True)
             else:
                 source = cast("BinaryIO", ChunkReader(stream, context, dispatch.chunk))
                 context.write_result = write(dst_path, source, overwrite=overwrite)
+                _check_complete(context, context.bytes_transferred, written=True)
         finally:
             stream.close()
 

@@ -4,7 +4,13 @@ Enable it with ``enable_plugin("integrity", algorithm="sha256", verify=True)``
 or ``[plugins.integrity]`` in the config file (see ``docs/plugins/integrity.md``).
 
 * ``pre_transfer`` makes a ``hashlib`` hasher; ``on_chunk`` feeds it every
-  chunk, so the digest costs no extra read.
+  chunk, so the digest costs no extra read. With ``check_size`` (the
+  default) it also asks a source store for the file's size
+  (``get_file_info``, one metadata call) and sets ``context.size``: the core
+  then raises :class:`~remote_store_transfer.IncompleteTransferError` if the
+  source stream ends early, before the destination is committed. A digest of
+  a truncated stream would match a truncated destination, so this is the
+  check that makes "end-to-end" hold at the source end.
 * ``post_transfer`` (``tryfirst``: before the other plugins, so that ``audit``
   sees its verdict) stores a :class:`Digest` on the context when the bytes
   all moved, and with ``verify=True`` reads the destination back and compares:
@@ -81,12 +87,24 @@ class IntegrityPlugin:
             ``store.get_file_info().digest``) if it is of the same algorithm,
             instead of reading the file back. Set to ``False`` to always
             read back.
+        check_size: Before a ``download`` or ``transfer``, ask the source
+            store for the file's size (when it supports
+            ``Capability.METADATA``) so that a source that ends early fails
+            the call (:class:`~remote_store_transfer.IncompleteTransferError`)
+            instead of passing as a complete, smaller file.
 
     Raises:
         ValueError: *algorithm* is unknown to ``hashlib`` or has no fixed-size digest.
     """
 
-    def __init__(self, *, algorithm: str = "sha256", verify: bool = False, trust_backend_digest: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        algorithm: str = "sha256",
+        verify: bool = False,
+        trust_backend_digest: bool = True,
+        check_size: bool = True,
+    ) -> None:
         if not isinstance(algorithm, str):
             raise TypeError(f"algorithm must be a string, got {type(algorithm).__name__}")
         try:
@@ -100,12 +118,16 @@ class IntegrityPlugin:
         self.algorithm = hasher.name
         self.verify = bool(verify)
         self.trust_backend_digest = bool(trust_backend_digest)
+        self.check_size = bool(check_size)
 
     def __repr__(self) -> str:
-        return f"IntegrityPlugin(algorithm={self.algorithm!r}, verify={self.verify})"
+        return f"IntegrityPlugin(algorithm={self.algorithm!r}, verify={self.verify}, check_size={self.check_size})"
 
     @hookimpl
     def pre_transfer(self, context: TransferContext) -> None:
+        store, path = context.source.store, context.source.path
+        if self.check_size and context.size is None and store is not None and store.supports(Capability.METADATA):
+            context.size = store.get_file_info(path).size  # the core fails the call if the source ends short of it
         context.state[_HASHER_KEY] = hashlib.new(self.algorithm)
 
     @hookimpl

@@ -207,6 +207,6 @@ class PolicyPlugin:
         size = context.size
         source = context.source
         if size is None and self.check_remote_size and source.store is not None:
-            size = source.store.get_file_info(source.path).size
+            size = context.size = source.store.get_file_info(source.path).size  # the core also checks it
         if size is not None and size > limit:
             raise TransferDenied("max_size", f"size {size} bytes exceeds the limit of {limit} bytes", transfer=transfer)

@@ -40,6 +40,10 @@ def pre_transfer(context: TransferContext) -> None:
     upload the local file is open (``context.size`` is known).
 
     Use it to check policy, start a span or a timer, or record the intent.
+    It is the one place a plugin may set ``context.size`` (when it is
+    ``None``) to the size the source store reports: the core then fails the
+    call with :class:`~remote_store_transfer.IncompleteTransferError` if the
+    source ends before that many bytes (``integrity`` and ``policy`` do this).
 
     Args:
         context: The call's context. ``bytes_transferred`` is 0.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from remote_store import AlreadyExists, CapabilityNotSupported, NotFound, PermissionDenied
 
+from remote_store_transfer import IncompleteTransferError
 from remote_store_transfer.cli.report import error_line, exit_code_for, format_bytes
 from remote_store_transfer.cli.stores import Location, parse_location
 
@@ -56,6 +57,7 @@ def test_format_bytes(n, text):
         (CapabilityNotSupported("x"), 1),
         (RuntimeError("x"), 1),
         (KeyboardInterrupt(), 130),
+        (IncompleteTransferError("download of a", 10, 4), 6),
     ],
 )
 def test_exit_codes(exc, code):

@@ -10,7 +10,7 @@ from typing import Any
 
 from remote_store import AlreadyExists, NotFound, PermissionDenied, RemoteStoreError
 
-from remote_store_transfer.errors import ConfigError, IntegrityError, TransferDenied
+from remote_store_transfer.errors import ConfigError, IncompleteTransferError, IntegrityError, TransferDenied
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -45,7 +45,8 @@ EXIT_EXISTS = 4
 EXIT_DENIED = 5
 """Denied: by a policy plugin (``TransferDenied``) or by the store or file system (``PermissionDenied``)."""
 EXIT_INTEGRITY = 6
-"""Integrity failure: a verifier rejected the transfer (``IntegrityError``) or an audit chain is broken."""
+"""Integrity failure: a verifier rejected the transfer (``IntegrityError``), the source ended early
+(``IncompleteTransferError``), or an audit chain is broken."""
 EXIT_INTERRUPTED = 130
 """Interrupted by Ctrl-C (SIGINT)."""
 
@@ -57,7 +58,7 @@ Exit codes:
   3    not found (the source)
   4    already exists (the destination; give --overwrite)
   5    denied by a policy plugin, or permission denied
-  6    integrity failure (a verifier rejected it; a broken audit chain)
+  6    integrity failure (a verifier rejected it; the source ended early; a broken audit chain)
   130  interrupted (Ctrl-C)"""
 """The exit-code table of ``--help`` (``\\b`` keeps click from re-wrapping it)."""
 
@@ -65,7 +66,7 @@ Exit codes:
 _CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((KeyboardInterrupt,), EXIT_INTERRUPTED),
     ((ConfigError,), EXIT_USAGE),
-    ((IntegrityError,), EXIT_INTEGRITY),
+    ((IntegrityError, IncompleteTransferError), EXIT_INTEGRITY),
     ((TransferDenied, PermissionDenied, PermissionError), EXIT_DENIED),
     ((NotFound, FileNotFoundError), EXIT_NOT_FOUND),
     ((AlreadyExists, FileExistsError), EXIT_EXISTS),

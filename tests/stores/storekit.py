@@ -88,6 +88,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def client_sockets_to(port: int) -> list[int]:
+    """File descriptors of this process's TCP sockets connected to 127.0.0.1:*port*.
+
+    Read from ``/proc/net/tcp`` (connection to inode) and ``/proc/self/fd``
+    (inode to descriptor), so a test can cut a store's connection without
+    reaching into the store.
+    """
+    inodes = set()
+    with open("/proc/net/tcp", encoding="ascii") as fh:
+        next(fh)
+        for line in fh:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if state == "01" and int(remote.split(":")[1], 16) == port:  # ESTABLISHED
+                inodes.add(f"socket:[{inode}]")
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") in inodes:
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
 class _Server:
     """A server subprocess on a loopback port: start, wait until it answers, kill, stop."""
 

@@ -7,7 +7,7 @@ behind, and with ``atomic=True`` the destination holds its old content.
 
 Real: stores (memory, local, S3 on a moto server, SFTP on OpenSSH), a local
 disk that runs out of space (``RLIMIT_FSIZE`` in a subprocess), servers
-killed mid-transfer. Simulated (what cannot be real): a source stream or a
+killed mid-transfer, an SFTP connection cut mid-read. Simulated (what cannot be real): a source stream or a
 destination write that breaks after N bytes -- a real store's stream or write
 with a :class:`storekit.FaultyStream` in between.
 """
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from remote_store import Store
+from remote_store import BackendUnavailable, Store
 from remote_store.backends import LocalBackend
 from storekit import (
     MIB,
@@ -30,6 +30,7 @@ from storekit import (
     MotoServer,
     Recorder,
     SshServer,
+    client_sockets_to,
     message_of,
     open_files,
     port_is_free,
@@ -38,7 +39,8 @@ from storekit import (
     stray_files,
 )
 
-from remote_store_transfer import TransferManager, hookimpl
+from remote_store_transfer import IncompleteTransferError, TransferManager, hookimpl
+from remote_store_transfer.plugin.integrity import IntegrityPlugin
 
 OLD = b"old content that must survive a failed call\n"
 SIZE = 3 * MIB + 17
@@ -282,7 +284,8 @@ DISK_FULL_CHILD = r"""
 import json, os, resource, signal, sys
 from remote_store import Store
 from remote_store.backends import LocalBackend, MemoryBackend
-from remote_store_transfer import TransferManager, hookimpl
+from remote_store_transfer import IncompleteTransferError, TransferManager, hookimpl
+from remote_store_transfer.plugin.integrity import IntegrityPlugin
 
 args = json.loads(sys.argv[1])
 errors = []
@@ -403,27 +406,47 @@ def _remote_leftovers(server: MotoServer | SshServer) -> list[str]:
     return stray_files(server.root, {"src.bin", "dst.bin"})
 
 
+class LocalEnds:
+    """The local ends of the server tests: a local store and a local folder, each holding ``dst.bin`` = OLD."""
+
+    def __init__(self, tmp_path: Path, source: Path) -> None:
+        self.source = source
+        self.root = tmp_path / "local-store"
+        self.root.mkdir()
+        self.store = Store(backend=LocalBackend(root=str(self.root)))
+        self.store.write("dst.bin", OLD)
+        self.dest = tmp_path / "dl" / "dst.bin"
+        self.dest.parent.mkdir()
+        self.dest.write_bytes(OLD)
+
+    def call(self, operation: str, manager: TransferManager, remote: Store) -> None:
+        """The atomic *operation* between *remote* and these ends, overwriting ``dst.bin``."""
+        if operation == "upload":
+            manager.upload(remote, self.source, "dst.bin", overwrite=True, atomic=True)
+        elif operation == "download":
+            manager.download(remote, "src.bin", self.dest, overwrite=True, atomic=True)
+        else:
+            manager.transfer(remote, "src.bin", self.store, "dst.bin", overwrite=True, atomic=True)
+
+    def assert_untouched(self) -> None:
+        assert self.dest.read_bytes() == OLD
+        assert os.listdir(self.dest.parent) == ["dst.bin"]
+        assert self.store.read_bytes("dst.bin") == OLD
+        assert stray_files(self.root, {"dst.bin"}) == []
+
+
 @pytest.mark.parametrize("operation", ["upload", "download", "transfer"])
 @pytest.mark.parametrize("kind", ["s3", "sftp"])
 def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
-    """The server is SIGKILLed after 6 of 16 MiB; then a fresh server on the same port takes the same call."""
+    """The server is SIGKILLed after 6 of 16 MiB; then a fresh server on the same port takes the same call.
+
+    Reading from SFTP, the call runs with ``integrity`` (as docs/reliability.md
+    says to): a dropped SFTP read can end without an error, and only a known
+    size turns that into a failure (see the next test).
+    """
     source, digest = payloads(16 * MIB)
     server = MotoServer(tmp_path / "moto") if kind == "s3" else SshServer(tmp_path / "sshd")
-    local_root = tmp_path / "local-store"
-    local_root.mkdir()
-    local = Store(backend=LocalBackend(root=str(local_root)))
-    local.write("dst.bin", OLD)
-    dest = tmp_path / "dl" / "dst.bin"
-    dest.parent.mkdir()
-    dest.write_bytes(OLD)
-
-    def call(manager: TransferManager, remote: Store) -> None:
-        if operation == "upload":
-            manager.upload(remote, source, "dst.bin", overwrite=True, atomic=True)
-        elif operation == "download":
-            manager.download(remote, "src.bin", dest, overwrite=True, atomic=True)
-        else:
-            manager.transfer(remote, "src.bin", local, "dst.bin", overwrite=True, atomic=True)
+    ends = LocalEnds(tmp_path, source)
 
     with server.running():
         remote = _remote_store(server)
@@ -433,16 +456,16 @@ def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
         recorder = Recorder()
         files = open_files()
 
+        guard = [IntegrityPlugin()] if kind == "sftp" and operation != "upload" else []
+        manager = TransferManager([*guard, recorder, KillAt(server, 6 * MIB)])
+
         with pytest.raises(Exception, match=r"\w") as info:
-            call(TransferManager([recorder, KillAt(server, 6 * MIB)]), remote)
+            ends.call(operation, manager, remote)
 
         remote.close()
         assert_failed_cleanly(info.value, recorder, operation, "dst.bin")
         assert open_files() == files
-        assert dest.read_bytes() == OLD
-        assert os.listdir(dest.parent) == ["dst.bin"]
-        assert local.read_bytes("dst.bin") == OLD
-        assert stray_files(local_root, {"dst.bin"}) == []
+        ends.assert_untouched()
         if kind == "sftp":
             # The server's disk outlives it: the destination is intact. remote-store does not try to remove
             # its temp file over a dropped connection, so one orphan may remain beside it (docs/reliability.md).
@@ -457,7 +480,7 @@ def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
             if kind == "s3":
                 with open(source, "rb") as fh:
                     remote.write("src.bin", fh)
-            call(TransferManager(), remote)
+            ends.call(operation, TransferManager(), remote)
             if operation == "upload":
                 assert sha256_in_store(remote, "dst.bin") == (digest, 16 * MIB)
             if kind == "s3":
@@ -466,9 +489,76 @@ def test_server_killed_mid_transfer(kind, operation, payloads, tmp_path):
             remote.close()
     assert port_is_free(server.port)
     if operation == "download":
-        assert sha256_of_file(dest) == (digest, 16 * MIB)
+        assert sha256_of_file(ends.dest) == (digest, 16 * MIB)
     if operation == "transfer":
-        assert sha256_in_store(local, "dst.bin") == (digest, 16 * MIB)
+        assert sha256_in_store(ends.store, "dst.bin") == (digest, 16 * MIB)
+
+
+class CutAt:
+    """A plugin that shuts down (``SHUT_WR``) this process's connections to *port* once *at* bytes have moved.
+
+    What the client sees when its connection breaks: its next send fails with
+    ``EPIPE``. Found through ``/proc``, not through the store's internals.
+    """
+
+    def __init__(self, port: int, at: int) -> None:
+        self.port = port
+        self.at = at
+        self.cut = False
+
+    @hookimpl
+    def on_chunk(self, context) -> None:
+        if not self.cut and context.bytes_transferred >= self.at:
+            self.cut = True
+            fds = client_sockets_to(self.port)
+            assert fds, "no connection to cut"
+            for fd in fds:
+                with socket.socket(fileno=os.dup(fd)) as sock:
+                    sock.shutdown(socket.SHUT_WR)
+
+
+@pytest.mark.parametrize("operation", ["download", "transfer"])
+def test_an_sftp_read_cut_short_never_passes_as_complete(operation, payloads, tmp_path):
+    """Cut the SFTP connection after 6 of 16 MiB, several times.
+
+    paramiko then either raises (``BackendUnavailable``) or, when the failed
+    send reaches it as ``EOFError``, ends the stream early *without an error*,
+    and the plain call would commit a 6 MiB file (measured: most attempts).
+    With ``integrity`` the source's size is known and every attempt fails,
+    leaving the atomic destination as it was.
+    """
+    source, digest = payloads(16 * MIB)
+    server = SshServer(tmp_path / "sshd")
+    ends = LocalEnds(tmp_path, source)
+
+    outcomes = set()
+    with server.running():
+        remote = server.store()
+        with open(source, "rb") as fh:
+            remote.write("src.bin", fh)
+        remote.close()
+        for _ in range(4):
+            remote = server.store()
+            recorder = Recorder()
+            with pytest.raises((IncompleteTransferError, BackendUnavailable)) as info:
+                ends.call(
+                    operation, TransferManager([IntegrityPlugin(), recorder, CutAt(server.port, 6 * MIB)]), remote
+                )
+            remote.close()
+            outcomes.add(type(info.value).__name__)
+            assert_failed_cleanly(info.value, recorder, operation, "src.bin")
+            ends.assert_untouched()
+
+        remote = server.store()  # an intact connection: the same call goes through
+        try:
+            ends.call(operation, TransferManager([IntegrityPlugin()]), remote)
+        finally:
+            remote.close()
+    if operation == "download":
+        assert sha256_of_file(ends.dest) == (digest, 16 * MIB)
+    else:
+        assert sha256_in_store(ends.store, "dst.bin") == (digest, 16 * MIB)
+    print("outcomes:", sorted(outcomes))
 
 
 # endregion

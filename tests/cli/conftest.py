@@ -166,6 +166,7 @@ RST_TEST_RATE      bytes per second: on_chunk sleeps so the transfer runs no fas
 RST_TEST_MARKER    a file created at the first chunk (the test then knows data moves)
 RST_TEST_DENY      when set: pre_transfer raises remote_store.PermissionDenied
 RST_TEST_REJECT    when set: post_transfer rejects the transfer with IntegrityError (a verifier's way)
+RST_TEST_TRUNCATE  "PATH:N": at the first chunk, cut the file PATH down to N bytes (a source that ends early)
 """
 import os
 import time
@@ -176,6 +177,8 @@ from remote_store_transfer import hookimpl
 
 _RATE = float(os.environ.get("RST_TEST_RATE", "0"))
 _MARKER = os.environ.get("RST_TEST_MARKER")
+_TRUNCATE = os.environ.get("RST_TEST_TRUNCATE")
+_truncated = []
 
 
 @hookimpl
@@ -198,6 +201,10 @@ def post_transfer(context, error):
 def on_chunk(context, nbytes):
     if _MARKER and not os.path.exists(_MARKER):
         open(_MARKER, "w").close()
+    if _TRUNCATE and not _truncated:
+        path, size = _TRUNCATE.rsplit(":", 1)
+        os.truncate(path, int(size))
+        _truncated.append(path)
     if _RATE:
         time.sleep(nbytes / _RATE)
 '''

@@ -136,6 +136,25 @@ def test_permission_denied_by_a_plugin_exits_5(cli_stores, registry, plugin_env)
     assert not (registry.local_root / "a").exists()
 
 
+@pytest.mark.parametrize("command", ["download", "copy"])
+def test_a_source_that_ends_early_exits_6_and_commits_nothing(cli_stores, registry, plugin_env, command):
+    """The CLI asks the source store for the size, so a source cut short is a failure, not a shorter file."""
+    source = registry.local_root / "big.bin"
+    source.write_bytes(b"b" * (3 * 1024 * 1024))
+    target = "copy.bin" if command == "download" else "local:copy.bin"
+    cut = 1024 * 1024 + 5  # beyond the first chunk, whatever its size
+    env = {**plugin_env, "RST_TEST_TRUNCATE": f"{source}:{cut}"}
+
+    result = cli_stores(command, "local:big.bin", target, "--atomic", "--json", env=env)
+
+    assert result.returncode == 6, result.stderr
+    assert f"is incomplete: the source ended after {cut} of {3 * 1024 * 1024} bytes" in error_line(result)
+    assert json.loads(result.stdout)["ok"] is False
+    assert not (cli_stores.cwd / "copy.bin").exists()
+    assert not (registry.local_root / "copy.bin").exists()
+    assert sorted(p.name for p in registry.local_root.iterdir()) == ["big.bin"]
+
+
 def test_capability_error_is_other_error_with_its_type(cli_stores, tmp_path):
     """An upload to an HTTP store (read-only) fails with exit 1 and names the error type."""
     config = tmp_path / "http.toml"

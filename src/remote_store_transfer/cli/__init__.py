@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from remote_store_transfer import __version__, download, plugin_manager, transfer, upload
-from remote_store_transfer.cli.progress import CallRecorder, ProgressBar, stderr_console
+from remote_store_transfer.cli.progress import CallRecorder, ProgressBar, SourceSize, stderr_console
 from remote_store_transfer.cli.report import (
     EXIT_CODES_HELP,
     EXIT_INTEGRITY,
@@ -73,6 +73,7 @@ class Session:
         self.as_json = as_json
         self.debug = debug
         self.recorder = CallRecorder()
+        self.source_size = SourceSize()
         console = stderr_console()
         self.bar = ProgressBar(console) if console.is_terminal and not console.is_dumb_terminal and not quiet else None
 
@@ -84,9 +85,9 @@ class Session:
 
     @contextmanager
     def plugins(self) -> Iterator[None]:
-        """Register the recorder (and the bar) in the process-wide manager for the duration of the block."""
+        """Register the recorder, the size lookup (and the bar) in the process-wide manager for the block."""
         pm = plugin_manager()
-        mine: list[object] = [self.recorder] + ([self.bar] if self.bar is not None else [])
+        mine: list[object] = [self.recorder, self.source_size] + ([self.bar] if self.bar is not None else [])
         for plugin in mine:
             pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
         try:

@@ -6,6 +6,9 @@ of one command, like any other plugin; the core knows nothing about them.
 * :class:`CallRecorder` (``pre_transfer`` / ``post_transfer`` only, so the
   core keeps its fast path) remembers the last call's context: the bytes
   moved for the summary line and the JSON output.
+* :class:`SourceSize` (``pre_transfer``, ``trylast``) asks a source store
+  for the file's size when no other plugin did, so that a source that ends
+  early fails the command (exit code 6) instead of leaving a shorter file.
 * :class:`ProgressBar` draws a bar with bytes, percentage, rate and ETA when
   the size is known, and a spinner with bytes and rate when it is not. The
   CLI registers it only when stderr is a terminal.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from remote_store import Capability
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -37,7 +41,7 @@ from remote_store_transfer.plugin import hookimpl
 if TYPE_CHECKING:
     from remote_store_transfer.context import TransferContext
 
-__all__ = ["BinarySpeedColumn", "CallRecorder", "ProgressBar", "stderr_console"]
+__all__ = ["BinarySpeedColumn", "CallRecorder", "ProgressBar", "SourceSize", "stderr_console"]
 
 _STATE = "cli.progress"
 
@@ -75,6 +79,25 @@ class CallRecorder:
     def bytes_transferred(self) -> int:
         """Bytes moved by the last call, 0 when none began."""
         return 0 if self.last is None else self.last.bytes_transferred
+
+
+class SourceSize:
+    """Sets ``context.size`` of a download or a copy from the source store's ``get_file_info``.
+
+    One metadata call per command, made after every other ``pre_transfer``
+    (a policy may deny first; ``integrity`` may already have set the size).
+    With the size known, the core raises ``IncompleteTransferError`` if the
+    source ends early: an SFTP read whose connection drops can end without
+    an error (docs/reliability.md). Stores without ``Capability.METADATA``
+    are left alone.
+    """
+
+    @hookimpl(trylast=True)
+    def pre_transfer(self, context: TransferContext) -> None:
+        """Look the size up when nothing else did."""
+        store = context.source.store
+        if context.size is None and store is not None and store.supports(Capability.METADATA):
+            context.size = store.get_file_info(context.source.path).size
 
 
 class ProgressBar:

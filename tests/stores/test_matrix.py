@@ -12,9 +12,10 @@ import itertools
 from pathlib import Path
 
 import pytest
+from remote_store import Capability
 from storekit import MIB, STORE_KINDS, Recorder, sha256_in_store, sha256_of_file
 
-from remote_store_transfer import TransferManager
+from remote_store_transfer import TransferManager, hookimpl
 from remote_store_transfer.streaming import CHUNK_SIZE
 
 SIZES = [0, 1, MIB - 1, MIB, MIB + 1, 40 * MIB]
@@ -104,3 +105,28 @@ def test_transfer_without_observers_moves_every_byte(src_kind: str, dst_kind: st
     manager.transfer(src, "from/file.bin", dst, "to/file.bin")
 
     assert sha256_in_store(dst, "to/file.bin") == (digest, MIB + 1)
+
+
+class PrePost:
+    """Implements pre_transfer and post_transfer only: the core keeps its no-wrapper fast path."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[int | None, int, BaseException | None]] = []
+
+    @hookimpl
+    def post_transfer(self, context, error) -> None:
+        self.outcomes.append((context.size, context.bytes_transferred, error))
+
+
+@pytest.mark.parametrize("size", [0, MIB + 1], ids=["0B", "1MiB+1"])
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_upload_without_observers_checks_the_size_the_store_reports(kind: str, size: int, make_store, payloads):
+    """The open file goes straight to store.write(); the WriteResult's size is what proves nothing was cut."""
+    store = make_store(kind)
+    source, digest = payloads(size)
+    plugin = PrePost()
+
+    TransferManager([plugin]).upload(store, source, "up/plain.bin", atomic=store.supports(Capability.ATOMIC_WRITE))
+
+    assert sha256_in_store(store, "up/plain.bin") == (digest, size)
+    assert plugin.outcomes == [(size, size, None)]

@@ -88,11 +88,13 @@ class IncompleteTransferError(TransferError):
     the size is known (the local file of an upload, or a size a
     ``pre_transfer`` plugin set, as ``integrity`` and ``policy`` do) the core
     raises this error instead of reporting success. When the check fires
-    before the destination is committed (every observed transfer; every
-    download) an ``atomic=True`` destination is left untouched; when it
-    can only fire after the store's ``write`` returned (an upload nothing
-    observed), the destination holds the *received* bytes and the message
-    says so.
+    before the destination is committed (every download; an upload or a
+    transfer whose chunks are observed, by ``on_progress`` or an
+    ``on_chunk`` plugin such as ``integrity``) an ``atomic=True``
+    destination is left untouched. When it can only fire after the store's
+    ``write`` returned (an upload or transfer nothing observes, whose stream
+    goes to the store unwrapped), the destination holds the *received*
+    bytes and the message says so.
 
     Attributes:
         transfer: Description of the call (``"upload of 'a.bin' to ..."``).

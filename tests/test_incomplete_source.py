@@ -184,3 +184,22 @@ def test_download_with_integrity_fails_when_the_source_ends_early(tmp_path, stor
 def test_policy_max_size_also_provides_the_size(tmp_path, stores):
     with pytest.raises(IncompleteTransferError):
         truncating_transfer(TransferManager([PolicyPlugin(max_size=10 * MIB)]), stores, tmp_path)
+
+
+def test_transfer_nothing_observes_is_checked_after_the_write(tmp_path, stores):
+    """policy sets the size but observes no chunk: the stream goes unwrapped; the shortfall still fails the call."""
+    src, dst = stores
+    original = (tmp_path / "src" / "src.bin").read_bytes()
+
+    class ShrinkAfterLookup:
+        @hookimpl(trylast=True)
+        def pre_transfer(self, context):
+            assert context.size == SIZE  # policy looked it up
+            os.truncate(tmp_path / "src" / "src.bin", 1000)
+
+    manager = TransferManager([PolicyPlugin(max_size=10 * MIB), ShrinkAfterLookup()])
+    with pytest.raises(IncompleteTransferError, match="the destination already holds those bytes") as info:
+        manager.transfer(src, "src.bin", dst, "dst.bin", overwrite=True)
+
+    assert (info.value.expected, info.value.received) == (SIZE, 1000)
+    assert (tmp_path / "dst" / "dst.bin").read_bytes() == original[:1000]

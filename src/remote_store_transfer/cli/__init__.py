@@ -102,9 +102,10 @@ class Session:
         return self.stores.get(location.store, location.text)
 
     def size_of(self, store: Store, path: str) -> int | None:
-        """The size of *path* for the bar (only when a bar is drawn; ``None`` if unknown or on error)."""
-        if self.bar is None:
-            return None
+        """The size of the source *path*: one metadata call (``None`` if unknown or on error).
+
+        It sizes the bar and lets the core tell a source that ends early from a complete one.
+        """
         try:
             return store.get_file_info(path).size
         except Exception:  # noqa: BLE001 -- the transfer itself will report the real error
@@ -122,11 +123,14 @@ class Session:
     ) -> Outcome:
         """Run one operation with the plugins registered; report it; return its outcome.
 
+        *total* is the source's size when the caller looked it up
+        (:meth:`size_of`): it sizes the bar and becomes ``context.size``.
         Errors are reported (one line on stderr, the traceback with ``--debug``);
         ``KeyboardInterrupt`` is caught too (exit code 130).
         """
         outcome = Outcome(operation, source, destination)
         self.recorder.reset()
+        self.source_size.expect(total)
         if self.bar is not None:
             self.bar.expect(label or operation, total)
         started = time.perf_counter()

@@ -6,9 +6,9 @@ of one command, like any other plugin; the core knows nothing about them.
 * :class:`CallRecorder` (``pre_transfer`` / ``post_transfer`` only, so the
   core keeps its fast path) remembers the last call's context: the bytes
   moved for the summary line and the JSON output.
-* :class:`SourceSize` (``pre_transfer``, ``trylast``) asks a source store
-  for the file's size when no other plugin did, so that a source that ends
-  early fails the command (exit code 6) instead of leaving a shorter file.
+* :class:`SourceSize` hands the source size the CLI looked up to the call
+  (``context.size``), so that a source that ends early fails the command
+  (exit code 6) instead of leaving a shorter file.
 * :class:`ProgressBar` draws a bar with bytes, percentage, rate and ETA when
   the size is known, and a spinner with bytes and rate when it is not. The
   CLI registers it only when stderr is a terminal.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from remote_store import Capability
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -82,22 +81,27 @@ class CallRecorder:
 
 
 class SourceSize:
-    """Sets ``context.size`` of a download or a copy from the source store's ``get_file_info``.
+    """Gives the next call the source size the CLI looked up (:meth:`expect`), as ``context.size``.
 
-    One metadata call per command, made after every other ``pre_transfer``
-    (a policy may deny first; ``integrity`` may already have set the size).
-    With the size known, the core raises ``IncompleteTransferError`` if the
-    source ends early: an SFTP read whose connection drops can end without
-    an error (docs/reliability.md). Stores without ``Capability.METADATA``
-    are left alone.
+    The CLI looks the size of a download's or a copy's source up once per
+    command (``Session.size_of``: it also sizes the bar). With it known, the
+    core raises ``IncompleteTransferError`` if the source ends early: an SFTP
+    read whose connection drops can end without an error
+    (docs/reliability.md). A size another plugin set (``integrity``) is kept.
     """
 
-    @hookimpl(trylast=True)
+    def __init__(self) -> None:
+        self._size: int | None = None
+
+    def expect(self, size: int | None) -> None:
+        """The source's size for the next call (``None``: unknown)."""
+        self._size = size
+
+    @hookimpl(tryfirst=True)
     def pre_transfer(self, context: TransferContext) -> None:
-        """Look the size up when nothing else did."""
-        store = context.source.store
-        if context.size is None and store is not None and store.supports(Capability.METADATA):
-            context.size = store.get_file_info(context.source.path).size
+        """Hand the size to the call, unless it already has one (an upload's local file)."""
+        if context.size is None:
+            context.size = self._size
 
 
 class ProgressBar:

@@ -58,7 +58,7 @@ class ChunkReader:
         if data:
             self._seen(data)
         elif size != 0:
-            _check_complete(self._context, self._context.bytes_transferred)
+            self._ended()
         return data
 
     def read1(self, size: int = -1) -> bytes:
@@ -67,7 +67,7 @@ class ChunkReader:
         if data:
             self._seen(data)
         elif size != 0:
-            _check_complete(self._context, self._context.bytes_transferred)
+            self._ended()
         return data
 
     def readinto(self, buffer: Any) -> int:
@@ -76,7 +76,7 @@ class ChunkReader:
             with memoryview(buffer) as view:
                 self._seen(view.cast("B")[:n].toreadonly())
         elif n == 0 and len(buffer):
-            _check_complete(self._context, self._context.bytes_transferred)
+            self._ended()
         return n or 0
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -84,7 +84,7 @@ class ChunkReader:
         if data:
             self._seen(data)
         elif size != 0:
-            _check_complete(self._context, self._context.bytes_transferred)
+            self._ended()
         return data
 
     def readable(self) -> bool:
@@ -98,6 +98,10 @@ class ChunkReader:
         nbytes = len(data)  # bytes, bytearray or a byte-format ("B") memoryview
         context.bytes_transferred += nbytes
         self._on_chunk(context, nbytes, data)
+
+    def _ended(self) -> None:
+        """*inner* reported its end (an empty read of a non-zero size): fail if it is short of ``context.size``."""
+        _check_complete(self._context, self._context.bytes_transferred)
 
 
 def _check_complete(context: TransferContext, received: int | None, *, written: bool = False) -> None:

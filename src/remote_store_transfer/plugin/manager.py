@@ -106,7 +106,7 @@ class Dispatch:
             ``post_transfer`` implementation, in call order.
     """
 
-    __slots__ = ("chunk", "chunk_observers", "on_chunk", "post", "pre")
+    __slots__ = ("chunk", "chunk_observers", "post", "pre")
 
     def __init__(self, pm: pluggy.PluginManager, *, monitored: bool = False) -> None:
         hook = pm.hook

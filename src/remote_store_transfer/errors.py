@@ -97,7 +97,7 @@ class IncompleteTransferError(TransferError):
     bytes and the message says so.
 
     Attributes:
-        transfer: Description of the call (``"upload of 'a.bin' to ..."``).
+        transfer: Description of the call (``TransferContext.describe()``: operation and both ends).
         expected: The size the source had when the call began.
         received: The bytes read before the source reported its end.
     """

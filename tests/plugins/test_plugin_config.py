@@ -114,6 +114,12 @@ def test_configure_a_transfer_manager_only(tmp_path, make_file):
         manager.upload(Store(backend=MemoryBackend()), make_file("f", 10), "f")
 
 
+def test_integrity_check_size_from_the_config():
+    manager = TransferManager()
+    configure({"plugins": {"integrity": {"check_size": False}}}, manager=manager)
+    assert manager.plugin_manager.get_plugin("integrity").check_size is False
+
+
 def test_configure_replaces_and_disables(tmp_path):
     enable_plugin("audit", path=tmp_path / "a.jsonl")
     enable_plugin("integrity")
@@ -169,6 +175,7 @@ def test_a_foreign_plugin_with_the_same_name_is_not_replaced():
         ("[plugins.nope]\n", "plugins.nope", "unknown plugin; the built-in plugins are audit, integrity"),
         ("[plugins.progress]\n", "plugins.progress", "unknown plugin"),
         ("[plugins.integrity]\nverify = 'yes'\n", "plugins.integrity.verify", "must be a boolean, got string: 'yes'"),
+        ("[plugins.integrity]\ncheck_size = 1\n", "plugins.integrity.check_size", "must be a boolean, got integer: 1"),
         ("[plugins.policy]\nmax_size = 1.5\n", "plugins.policy.max_size", "must be an integer, got float: 1.5"),
         ("[plugins.policy]\nread_only = 's3:*'\n", "plugins.policy.read_only", "must be a list of strings"),
         ("[plugins.policy.upload]\nallow = [1]\n", "plugins.policy.upload", "'allow' and/or 'deny' lists of strings"),

@@ -18,6 +18,7 @@ from remote_store_transfer.errors import (
     PluginLoadError,
     TransferDenied,
     TransferError,
+    TreeOverlapError,
 )
 from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
 from remote_store_transfer.plugin.manager import (
@@ -26,7 +27,16 @@ from remote_store_transfer.plugin.manager import (
     plugin_manager,
     reset_plugin_manager,
 )
-from remote_store_transfer.transfers import TransferManager, download, transfer, upload
+from remote_store_transfer.transfers import (
+    TransferManager,
+    download,
+    download_tree,
+    transfer,
+    transfer_tree,
+    upload,
+    upload_tree,
+)
+from remote_store_transfer.tree import Batch, FileOutcome, TreeResult
 
 __version__ = "0.1.0"
 
@@ -34,8 +44,10 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
     "AuditError",
+    "Batch",
     "ConfigError",
     "Endpoint",
+    "FileOutcome",
     "IncompleteTransferError",
     "IntegrityError",
     "PluginInfo",
@@ -44,12 +56,15 @@ __all__ = [
     "TransferDenied",
     "TransferError",
     "TransferManager",
+    "TreeOverlapError",
+    "TreeResult",
     "__version__",
     "block_plugin",
     "capture",
     "configure",
     "disable_plugin",
     "download",
+    "download_tree",
     "enable_plugin",
     "hookimpl",
     "hookspec",
@@ -57,7 +72,9 @@ __all__ = [
     "plugin_manager",
     "reset_plugin_manager",
     "transfer",
+    "transfer_tree",
     "upload",
+    "upload_tree",
 ]
 
 

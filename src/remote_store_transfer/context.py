@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from remote_store import Store, WriteResult
 
+    from remote_store_transfer.tree.batch import Batch
+
 __all__ = ["Endpoint", "Operation", "TransferContext"]
 
 Operation = Literal["upload", "download", "transfer"]
@@ -105,11 +107,15 @@ class TransferContext:
         atomic: The caller's ``atomic`` argument.
         state: A dict private to this call where plugins keep per-transfer
             state. Use your plugin's name as key prefix to avoid clashes.
+        batch: The :class:`~remote_store_transfer.tree.batch.Batch` of the
+            tree call this file belongs to (``upload_tree``...), or ``None``
+            for a single-file call.
     """
 
     __slots__ = (
         "_id",
         "atomic",
+        "batch",
         "bytes_transferred",
         "destination",
         "on_progress",
@@ -133,6 +139,7 @@ class TransferContext:
         on_progress: Callable[[int], None] | None,
         size: int | None = None,
         atomic: bool = False,
+        batch: Batch | None = None,
     ) -> None:
         self.operation: Operation = operation
         self.source = source
@@ -141,6 +148,7 @@ class TransferContext:
         self.on_progress = on_progress
         self.size = size
         self.atomic = atomic
+        self.batch = batch
         self.bytes_transferred = 0
         self.write_result: WriteResult | None = None
         self.started = time.time()

@@ -16,6 +16,7 @@ __all__ = [
     "PluginLoadError",
     "TransferDenied",
     "TransferError",
+    "TreeOverlapError",
 ]
 
 
@@ -146,3 +147,23 @@ class ConfigError(TransferError):
         self.file = file
         self.key = key
         self.problem = problem
+
+
+class TreeOverlapError(TransferError, ValueError):
+    """A tree call whose destination lies inside its source, or its source inside its destination.
+
+    Raised before anything is listed or moved: a tree copied into itself
+    would copy its own copies, and ``delete`` could remove the source.
+
+    Attributes:
+        source: Description of the source root.
+        destination: Description of the destination root.
+    """
+
+    def __init__(self, source: str, destination: str) -> None:
+        super().__init__(
+            f"refusing to copy a tree into itself: {destination} overlaps the source {source} "
+            "(one lies inside the other)"
+        )
+        self.source = source
+        self.destination = destination

@@ -11,6 +11,7 @@ Per call: local checks, then ``pre_transfer``, then the data moves (with
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -23,9 +24,12 @@ from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import IncompleteTransferError
 
 if TYPE_CHECKING:
-    from remote_store import Store
+    from collections.abc import Mapping
+
+    from remote_store import Store, WriteResult
 
     from remote_store_transfer.plugin.manager import Dispatch
+    from remote_store_transfer.tree.batch import Batch
 
 __all__ = ["CHUNK_SIZE", "ChunkReader", "download", "transfer", "upload"]
 
@@ -136,6 +140,12 @@ def _finish(dispatch: Dispatch, context: TransferContext, error: BaseException |
     return error
 
 
+def _writer(store: Store, atomic: bool, metadata: Mapping[str, str] | None) -> Callable[..., WriteResult]:
+    """``store.write`` or ``store.write_atomic``, with *metadata* bound when there is any."""
+    write = store.write_atomic if atomic else store.write
+    return functools.partial(write, metadata=metadata) if metadata else write
+
+
 def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None]) -> None:
     """``pre_transfer``, then *move* the data, then ``post_transfer``; errors per the hook spec."""
     capture_record(context)  # hands the context to the caller's capture() block, if any
@@ -167,8 +177,15 @@ def upload(
     overwrite: bool,
     on_progress: Callable[[int], None] | None,
     atomic: bool,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    batch: Batch | None = None,
 ) -> None:
-    """Stream a local file into *store* (see :func:`remote_store_transfer.upload`)."""
+    """Stream a local file into *store* (see :func:`remote_store_transfer.upload`).
+
+    *metadata* (user metadata for the destination, used by the tree calls to
+    keep modification times) and *batch* (``context.batch``) are for the tree calls.
+    """
     path = os.fspath(local_path)
     with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
         context = TransferContext(
@@ -179,8 +196,9 @@ def upload(
             on_progress=on_progress,
             size=os.fstat(fh.fileno()).st_size,
             atomic=atomic,
+            batch=batch,
         )
-        write = store.write_atomic if atomic else store.write
+        write = _writer(store, atomic, metadata)
 
         def move() -> None:
             if on_progress is None and not dispatch.chunk_observers:
@@ -205,6 +223,8 @@ def download(
     overwrite: bool,
     on_progress: Callable[[int], None] | None,
     atomic: bool,
+    *,
+    batch: Batch | None = None,
 ) -> None:
     """Stream a store file to a local path (see :func:`remote_store_transfer.download`)."""
     dest = os.fspath(local_path)
@@ -217,6 +237,7 @@ def download(
         overwrite=overwrite,
         on_progress=on_progress,
         atomic=atomic,
+        batch=batch,
     )
     on_chunk = dispatch.chunk if on_progress is not None or dispatch.chunk_observers else None
 
@@ -301,6 +322,9 @@ def transfer(
     overwrite: bool,
     on_progress: Callable[[int], None] | None,
     atomic: bool,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    batch: Batch | None = None,
 ) -> None:
     """Stream a file from one store to another (see :func:`remote_store_transfer.transfer`)."""
     context = TransferContext(
@@ -310,8 +334,9 @@ def transfer(
         overwrite=overwrite,
         on_progress=on_progress,
         atomic=atomic,
+        batch=batch,
     )
-    write = dst_store.write_atomic if atomic else dst_store.write
+    write = _writer(dst_store, atomic, metadata)
 
     def move() -> None:
         stream = src_store.read(src_path)

@@ -12,6 +12,12 @@ Order of calls for one ``upload`` / ``download`` / ``transfer``::
     on_chunk(context, nbytes, data)             # once per non-empty chunk, in order
     post_transfer(context, error)               # once, whatever happened
 
+Order of calls for one ``upload_tree`` / ``download_tree`` / ``transfer_tree``::
+
+    pre_batch(batch)                            # once, in the caller, before any file moves
+    per file: pre_transfer, on_chunk..., post_transfer   # in the worker threads; context.batch is batch
+    post_batch(batch, result)                   # once, in the caller, whatever happened
+
 Implementations run in pluggy's order: last registered first, with
 ``tryfirst`` / ``trylast`` respected.
 
@@ -28,8 +34,9 @@ from remote_store_transfer.plugin import hookspec
 
 if TYPE_CHECKING:
     from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.tree.batch import Batch, TreeResult
 
-__all__ = ["on_chunk", "post_transfer", "pre_transfer"]
+__all__ = ["on_chunk", "post_batch", "post_transfer", "pre_batch", "pre_transfer"]
 
 
 @hookspec
@@ -115,4 +122,54 @@ def post_transfer(context: TransferContext, error: BaseException | None) -> None
         Wrapper implementations (``wrapper=True`` / ``hookwrapper=True``)
         are not supported for this hook: each implementation is called on its
         own so that one failing plugin never keeps another from running.
+    """
+
+
+@hookspec
+def pre_batch(batch: Batch) -> None:
+    """Called once per tree call (``upload_tree``, ``download_tree``, ``transfer_tree``), before any file moves.
+
+    It runs in the caller's thread, after the arguments were checked and
+    before the source is listed, except in a dry run, where the whole plan is
+    made first: then ``batch.plan`` holds it, and ``batch.planned_files`` /
+    ``batch.planned_bytes`` are set.
+
+    Use it to approve or refuse the whole tree (policy), open a parent span,
+    or write a start line. Each file of the tree then gets its own
+    ``pre_transfer`` / ``on_chunk`` / ``post_transfer`` calls, with
+    ``context.batch`` set to this object.
+
+    Args:
+        batch: The tree call (:class:`~remote_store_transfer.tree.batch.Batch`).
+
+    Raises:
+        Any exception: the tree is vetoed. No file is read, written or
+        deleted; ``post_batch`` is still called once (with a result that holds
+        nothing); then the exception propagates to the caller unchanged.
+        Implementations after the raising one are not called.
+    """
+
+
+@hookspec
+def post_batch(batch: Batch, result: TreeResult) -> None:
+    """Called exactly once per tree call whose ``pre_batch`` began, whatever happened.
+
+    It runs in the caller's thread after every file has ended (transferred,
+    skipped or failed) and after the deletions: also when ``pre_batch`` vetoed
+    the tree, when ``fail_fast`` stopped it, and when it was interrupted
+    (``KeyboardInterrupt``). Use it to write a summary record (audit), an end
+    line (logging), or to end a parent span (otel).
+
+    Args:
+        batch: The tree call; ``planned_files`` is set when the listing was read to its end.
+        result: The :class:`~remote_store_transfer.tree.batch.TreeResult` the
+            caller will get: what was transferred, skipped, failed and deleted.
+
+    Raises:
+        Every implementation is called even if one raises. An exception from
+        an implementation reaches the caller: the tree call raises it instead
+        of returning the result (an unrecorded tree must not look like a clean
+        one), with a note naming the plugin. When the tree itself is raising
+        (a veto or ``KeyboardInterrupt``), that error reaches the caller and
+        the plugin's exception is logged and added to it as a note.
     """

@@ -1,0 +1,457 @@
+"""A tree call from start to end: check the options, frame it with the batch hooks, walk, plan, run, delete.
+
+:func:`run_tree` is what ``upload_tree``, ``download_tree`` and
+``transfer_tree`` (module functions and ``TransferManager`` methods) call.
+Each file goes through the single-file core (:mod:`remote_store_transfer.streaming`)
+with its own context and every plugin hook; this module only decides which
+files go, in what order, and what happens around them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from remote_store import AlreadyExists, Capability, CapabilityNotSupported, NotFound
+
+from remote_store_transfer import streaming
+from remote_store_transfer.capturing import capture
+from remote_store_transfer.context import Endpoint
+from remote_store_transfer.errors import TransferDenied, TreeOverlapError
+from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeOperation, TreeResult
+from remote_store_transfer.tree.filters import PathFilter
+from remote_store_transfer.tree.plan import UPDATES, Decision, Side, Update, check, decide
+from remote_store_transfer.tree.runner import Bandwidth, Runner, retrying
+from remote_store_transfer.tree.walk import (
+    Entry,
+    index_local,
+    index_store,
+    join,
+    mtime_metadata,
+    walk_local,
+    walk_store,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from remote_store import Store
+
+    from remote_store_transfer.plugin.manager import TransferPluginManager
+
+__all__ = ["TreeOptions", "run_tree"]
+
+log = logging.getLogger("remote_store_transfer")
+
+_NOTHING_WRITTEN = (AlreadyExists, FileExistsError, TransferDenied, CapabilityNotSupported, NotFound)
+"""Errors after which a failed file's destination is not ours to clean up (nothing was written by us)."""
+
+
+@dataclass
+class TreeOptions:
+    """The keyword options of a tree call, checked (see ``upload_tree`` for what each does).
+
+    Raises:
+        ValueError / TypeError: An option has a bad value or type (the message names it).
+    """
+
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    update: Update = "missing"
+    checksum: bool = False
+    modify_window: float = 1.0
+    delete: bool = False
+    dry_run: bool = False
+    max_workers: int = 8
+    executor: Executor | None = None
+    on_progress: Callable[[int], None] | None = None
+    on_file: Callable[[FileOutcome], None] | None = None
+    atomic: bool = False
+    retries: int = 2
+    fail_fast: bool = False
+    max_bandwidth: float | None = None
+    follow_symlinks: bool = False
+    filter: PathFilter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.update not in UPDATES:
+            raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}, got {self.update!r}")
+        if self.checksum and self.update != "changed":
+            raise ValueError(f"checksum=True compares files only with update='changed' (got update={self.update!r})")
+        for name in ("max_workers", "retries"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+        if self.max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+        if self.max_bandwidth is not None and not self.max_bandwidth > 0:
+            raise ValueError(f"max_bandwidth must be a positive number of bytes per second, got {self.max_bandwidth!r}")
+        if not self.modify_window >= 0:
+            raise ValueError(f"modify_window must be 0 or more seconds, got {self.modify_window!r}")
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor, got {self.executor!r}")
+        for name in ("on_progress", "on_file"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable, got {value!r}")
+        self.filter = PathFilter(self.include, self.exclude)
+
+    def plain(self) -> dict[str, Any]:
+        """The options as plain data, for ``Batch.options`` (no callbacks, no executor)."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("executor", "on_progress", "on_file", "filter")}
+        data["include"], data["exclude"] = list(self.include), list(self.exclude)
+        return data
+
+
+def _location(store: Store | None, root: str) -> tuple[str, str] | None:
+    """``(kind, native path)`` of *root*; local paths are made real (links and ``..`` resolved)."""
+    if store is None:
+        return ("local", os.path.realpath(root))
+    try:
+        plan = store.resolve(root.strip("/"))
+    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: no overlap check possible
+        return None
+    if plan.kind == "local":
+        return ("local", os.path.realpath(plan.native_path))
+    return (plan.kind, plan.native_path.strip("/"))
+
+
+def _inside(inner: str, outer: str, sep: str) -> bool:
+    return inner == outer or not outer or inner.startswith(outer.rstrip(sep) + sep)
+
+
+def _check_overlap(src: Endpoint, dst: Endpoint) -> None:
+    """Refuse a tree copied into itself, into its own subtree, or onto its parent (``TreeOverlapError``)."""
+    a, b = _location(src.store, src.path), _location(dst.store, dst.path)
+    if a is None or b is None or a[0] != b[0]:
+        return
+    if a[0] == "local":
+        overlap = _inside(a[1], b[1], os.sep) or _inside(b[1], a[1], os.sep)
+    else:  # same kind of store: the same place only if it is the same backend
+        assert src.store is not None
+        assert dst.store is not None
+        overlap = False
+        for (inner, outer), (inner_store, inner_root), (outer_store, outer_root) in (
+            ((b[1], a[1]), (dst.store, dst.path), (src.store, src.path)),
+            ((a[1], b[1]), (src.store, src.path), (dst.store, dst.path)),
+        ):
+            if _inside(inner, outer, "/"):
+                rest = inner[len(outer) :].strip("/")
+                outer_scope = outer_store.child(outer_root.strip("/")) if outer_root.strip("/") else outer_store
+                inner_scope = inner_store.child(inner_root.strip("/")) if inner_root.strip("/") else inner_store
+                overlap = overlap or (outer_scope.child(rest) if rest else outer_scope) == inner_scope
+    if overlap:
+        raise TreeOverlapError(src.describe(), dst.describe())
+
+
+class _Tree:
+    """One tree call's moving parts (built by :func:`run_tree`)."""
+
+    def __init__(
+        self,
+        pm: TransferPluginManager,
+        batch: Batch,
+        options: TreeOptions,
+        src: Endpoint,
+        dst: Endpoint,
+        runner: Runner,
+    ) -> None:
+        self.batch = batch
+        self.options = options
+        self.src, self.dst = src, dst
+        self.src_side, self.dst_side = Side(src.store, src.path), Side(dst.store, dst.path)
+        self.runner = runner
+        self.dispatch = pm.dispatch
+        self.index: dict[str, Entry] = {}
+        self.keeps_mtime = dst.store is not None and dst.store.supports(Capability.USER_METADATA)
+        self.bandwidth = Bandwidth(options.max_bandwidth) if options.max_bandwidth else None
+
+    # -- paths
+
+    def src_path(self, rel: str) -> str:
+        return join(self.src.path, rel) if self.src.store is not None else os.path.join(self.src.path, rel)
+
+    def dst_path(self, rel: str) -> str:
+        return join(self.dst.path, rel) if self.dst.store is not None else os.path.join(self.dst.path, rel)
+
+    # -- walk and plan
+
+    def walk(self) -> Iterator[Entry]:
+        taken = self.options.filter
+        if self.src.store is None:
+            return walk_local(self.src.path, taken, follow_symlinks=self.options.follow_symlinks)
+        return walk_store(self.src.store, self.src.path, taken)
+
+    def load_index(self) -> None:
+        """List the destination once (instead of one existence check per file)."""
+        if self.dst.store is None:
+            self.index = index_local(self.dst.path)
+        else:
+            self.index = index_store(self.dst.store, self.dst.path)
+
+    def items(self) -> Iterator[FileOutcome | Callable[[], FileOutcome | None]]:
+        """The source listing, planned file by file: skipped outcomes, and tasks for the runner."""
+        options, batch = self.options, self.batch
+        planned_files = planned_bytes = 0
+        try:
+            for entry in self.walk():
+                dst = self.index.pop(entry.path, None)
+                if entry.error is not None:
+                    yield FileOutcome(entry.path, "failed", error=entry.error, dry_run=options.dry_run)
+                    continue
+                if entry.skip is not None:
+                    yield FileOutcome(entry.path, "skipped", reason=entry.skip, dry_run=options.dry_run)
+                    continue
+                decision = decide(
+                    entry,
+                    dst,
+                    options.update,
+                    checksum=options.checksum,
+                    modify_window=options.modify_window,
+                    dst_keeps_mtime=self.keeps_mtime,
+                )
+                if decision.action == "skip":
+                    yield FileOutcome(
+                        entry.path, "skipped", size=entry.size, reason=decision.reason, dry_run=options.dry_run
+                    )
+                    continue
+                planned_files += 1
+                planned_bytes += entry.size
+                yield functools.partial(self.task, entry, decision)
+        except Exception as exc:  # noqa: BLE001 -- the listing itself failed: the tree is incomplete (and nothing is deleted)
+            exc.add_note(f"while listing {self.src.describe()}")
+            yield FileOutcome("", "failed", error=exc, dry_run=options.dry_run)
+            return
+        batch.planned_files, batch.planned_bytes = planned_files, planned_bytes
+        batch.listing_complete = True
+
+    # -- one file (in a worker)
+
+    def task(self, entry: Entry, decision: Decision) -> FileOutcome | None:
+        """Check, then move one file with retries; never raises (the error is in the outcome)."""
+        runner, options = self.runner, self.options
+        if runner.halt.is_set():
+            return None
+        rel = entry.path
+        attempts = 0
+        moved = 0
+
+        def attempt(n: int) -> None:
+            nonlocal attempts, moved
+            attempts = n
+            with capture() as contexts:
+                try:
+                    self.move(entry, decision)
+                finally:
+                    moved = contexts[-1].bytes_transferred if contexts else 0
+
+        try:
+            if decision.action == "check":
+                decision = retrying(
+                    lambda n: check(
+                        decision,
+                        entry,
+                        self.src_side,
+                        self.src_path(rel),
+                        self.dst_side,
+                        self.dst_path(rel),
+                        options.modify_window,
+                    ),
+                    options.retries,
+                    runner.cancel,
+                )
+                if decision.action == "skip":
+                    return FileOutcome(rel, "skipped", size=entry.size, reason=decision.reason, dry_run=options.dry_run)
+            if options.dry_run:
+                return FileOutcome(rel, "transferred", entry.size, entry.size, decision.reason, dry_run=True)
+            retrying(attempt, options.retries, runner.cancel)
+        except BaseException as exc:  # noqa: BLE001 -- the outcome carries it to the caller's thread
+            if decision.reason == "new" and not options.atomic and not isinstance(exc, _NOTHING_WRITTEN):
+                self.remove_partial(rel)
+            return FileOutcome(rel, "failed", moved, entry.size, decision.reason, exc, attempts)
+        return FileOutcome(rel, "transferred", moved, entry.size, decision.reason, attempts=attempts)
+
+    def progress(self, nbytes: int) -> None:
+        """Every chunk of every file: the bandwidth limit, the caller's ``on_progress``, the interrupt."""
+        if self.bandwidth is not None:
+            self.bandwidth.take(nbytes, self.runner.cancel)
+        on_progress = self.options.on_progress
+        if on_progress is not None:
+            on_progress(nbytes)
+        if self.runner.cancel.is_set():
+            raise KeyboardInterrupt(f"{self.batch.operation} interrupted")
+
+    def move(self, entry: Entry, decision: Decision) -> None:
+        """One try at one file, through the single-file core."""
+        options, dispatch, batch, rel = self.options, self.dispatch, self.batch, entry.path
+        src_store, dst_store = self.src.store, self.dst.store
+        # A file absent from the destination listing: on a store, no per-file existence check (the race is
+        # documented); on a local disk, created exclusively (cheap, and nothing that appeared meanwhile is lost).
+        overwrite = decision.overwrite or dst_store is not None
+        metadata = mtime_metadata(entry.mtime) if self.keeps_mtime and entry.mtime is not None else None
+        if src_store is None:
+            assert dst_store is not None
+            streaming.upload(
+                dispatch,
+                dst_store,
+                self.src_path(rel),
+                self.dst_path(rel),
+                overwrite,
+                self.progress,
+                options.atomic,
+                metadata=metadata,
+                batch=batch,
+            )
+        elif dst_store is None:
+            local = self.dst_path(rel)
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            streaming.download(
+                dispatch, src_store, self.src_path(rel), local, overwrite, self.progress, options.atomic, batch=batch
+            )
+            if entry.mtime is not None:  # the source's modification time travels with the file
+                os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
+        else:
+            streaming.transfer(
+                dispatch,
+                src_store,
+                self.src_path(rel),
+                dst_store,
+                self.dst_path(rel),
+                overwrite,
+                self.progress,
+                options.atomic,
+                metadata=metadata,
+                batch=batch,
+            )
+
+    def remove_partial(self, rel: str) -> None:
+        """Remove what a failed, non-atomic write of a new file left at the destination (so a re-run redoes it)."""
+        path = self.dst_path(rel)
+        try:
+            if self.dst.store is None:
+                os.unlink(path)
+            else:
+                self.dst.store.delete(path, missing_ok=True)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 -- reported, never hides the file's own error
+            log.warning("could not remove the partial file %s after a failure: %s", path, exc)
+
+    # -- deletions (after a clean run)
+
+    def deletions(self) -> Iterator[FileOutcome | Callable[[], FileOutcome | None]]:
+        """The destination files the source does not have (and the filters take): outcomes or delete tasks."""
+        taken = self.options.filter
+        for rel, entry in sorted(self.index.items()):
+            if entry.skip is not None or not taken(rel):
+                continue
+            if self.options.dry_run:
+                yield FileOutcome(rel, "deleted", size=entry.size, reason="not in source", dry_run=True)
+            else:
+                yield functools.partial(self.delete, rel, entry.size)
+
+    def delete(self, rel: str, size: int) -> FileOutcome | None:
+        if self.runner.halt.is_set():
+            return None
+        path = self.dst_path(rel)
+        try:
+            if self.dst.store is None:
+                os.unlink(path)
+            else:
+                self.dst.store.delete(path, missing_ok=True)
+        except BaseException as exc:  # noqa: BLE001 -- the outcome carries it
+            return FileOutcome(rel, "failed", size=size, reason="delete", error=exc)
+        return FileOutcome(rel, "deleted", size=size, reason="not in source")
+
+
+def _post_batch(pm: TransferPluginManager, batch: Batch, result: TreeResult, error: BaseException | None) -> None:
+    """Call every ``post_batch`` implementation; raise the first error when the tree itself did not fail."""
+    raised: BaseException | None = None
+    for impl in reversed(pm.hook.post_batch.get_hookimpls()):
+        args = {"batch": batch, "result": result}
+        try:
+            impl.function(*[args[a] for a in impl.argnames])
+        except BaseException as exc:
+            name = impl.plugin_name
+            if error is None and raised is None:
+                exc.add_note(f"in post_batch of plugin {name!r} after {batch.describe()}: {result.summary()}")
+                raised = exc
+            else:
+                log.error("post_batch of plugin %r raised after %s", name, batch.describe(), exc_info=exc)
+                (error or raised).add_note(f"post_batch of plugin {name!r} also raised {type(exc).__name__}: {exc}")  # type: ignore[union-attr]
+    if raised is not None:
+        raise raised
+
+
+def run_tree(
+    pm: TransferPluginManager,
+    operation: TreeOperation,
+    src_store: Store | None,
+    src_root: str,
+    dst_store: Store | None,
+    dst_root: str,
+    options: TreeOptions,
+) -> TreeResult:
+    """Run one tree call (see ``upload_tree``); *src_store* / *dst_store* ``None`` means a local folder."""
+    src, dst = Endpoint(src_store, src_root), Endpoint(dst_store, dst_root)
+    if src_store is None and not os.path.isdir(src_root):
+        os.stat(src_root)  # FileNotFoundError when missing
+        raise NotADirectoryError(f"{operation}: the source is not a folder: {src_root}")
+    if dst_store is None and os.path.lexists(dst_root) and not os.path.isdir(dst_root):
+        raise NotADirectoryError(f"{operation}: the destination is not a folder: {dst_root}")
+    _check_overlap(src, dst)
+    batch = Batch(operation, src, dst, options.plain())
+    runner = Runner(
+        max_workers=options.max_workers, executor=options.executor, on_file=None, fail_fast=options.fail_fast
+    )
+    tree = _Tree(pm, batch, options, src, dst, runner)
+    result = TreeResult(dry_run=options.dry_run, batch_id=batch.id)
+    if options.dry_run:
+        return _dry_run(pm, tree, result)
+    error: BaseException | None = None
+    try:
+        pm.hook.pre_batch(batch=batch)
+        tree.load_index()
+        runner.on_file = options.on_file
+        runner.run(tree.items(), result)
+        if options.delete and result.ok:
+            runner.run(tree.deletions(), result)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        result.seconds = batch.elapsed()
+        _post_batch(pm, batch, result, error)
+    return result
+
+
+def _dry_run(pm: TransferPluginManager, tree: _Tree, result: TreeResult) -> TreeResult:
+    """Plan the whole tree (nothing written), hand the plan to ``pre_batch``, then report it."""
+    outcomes: list[FileOutcome] = []
+    tree.runner.on_file = outcomes.append if tree.options.on_file is not None else None
+    error: BaseException | None = None
+    try:
+        tree.load_index()
+        tree.runner.run(tree.items(), result)
+        if tree.options.delete and result.ok:
+            tree.runner.run(tree.deletions(), result)
+        tree.batch.plan = result
+        pm.hook.pre_batch(batch=tree.batch)
+        on_file = tree.options.on_file
+        if on_file is not None:
+            for outcome in outcomes:
+                on_file(outcome)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        result.seconds = tree.batch.elapsed()
+        _post_batch(pm, tree.batch, result, error)
+    return result

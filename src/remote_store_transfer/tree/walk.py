@@ -1,0 +1,195 @@
+"""The tree walk: list a local folder or a store prefix as relative paths, lazily, through the filters.
+
+Both walks yield :class:`Entry` objects one at a time as the listing comes
+(files start moving before a long listing ends) and never hold the listing
+in memory. A local walk is sorted by name within each folder; a store walk
+comes in the store's order.
+
+Local rules: symbolic links are skipped unless *follow_symlinks* (then a
+link that leads back into a folder already on the way is skipped, so a loop
+never hangs); FIFOs, sockets and devices are skipped with a reason; a folder
+that cannot be read becomes a failed entry.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from remote_store import NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from remote_store import ContentDigest, FileInfo, Store
+
+__all__ = ["MTIME_KEY", "Entry", "index_local", "index_store", "join", "mtime_metadata", "walk_local", "walk_store"]
+
+MTIME_KEY = "mtime"
+"""User-metadata key under which a file's source modification time is kept (seconds, as rclone keeps it)."""
+
+_EPOCH_MIN = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One file found by a walk (or a reason it is not taken).
+
+    Attributes:
+        path: The relative path, "/"-separated.
+        size: Size in bytes.
+        mtime: Modification time in seconds since the epoch, ``None`` when unknown.
+        exact_mtime: ``True`` when *mtime* is the file's own time (a local
+            file, or one kept in user metadata), ``False`` when it is the time
+            a store wrote the object.
+        digest: A content digest the store reported, if any.
+        skip: Why the walk does not take this file (a symlink, a FIFO...), else ``None``.
+        error: The error that kept the walk from reading it, else ``None``.
+    """
+
+    path: str
+    size: int = 0
+    mtime: float | None = None
+    exact_mtime: bool = False
+    digest: ContentDigest | None = None
+    skip: str | None = None
+    error: BaseException | None = None
+
+
+def join(prefix: str, rel: str) -> str:
+    """``prefix/rel`` for store paths (*prefix* may be empty or end in ``/``)."""
+    prefix = prefix.strip("/")
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def mtime_metadata(mtime: float) -> dict[str, str]:
+    """The user metadata that keeps *mtime* on a store object: ``{"mtime": "1700000000.123456789"}``."""
+    ns = round(mtime * 1_000_000_000)
+    return {MTIME_KEY: f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"}
+
+
+def _kept_mtime(info: FileInfo) -> float | None:
+    """The modification time kept in *info*'s user metadata, if any."""
+    raw = (info.metadata or {}).get(MTIME_KEY)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+def store_entry(info: FileInfo, rel: str) -> Entry:
+    """An :class:`Entry` for a store file: its kept mtime when it has one, else the store's time."""
+    kept = _kept_mtime(info)
+    if kept is not None:
+        return Entry(rel, info.size, kept, True, info.digest)
+    stamp = info.modified_at
+    mtime = None if stamp is None or stamp <= _EPOCH_MIN else stamp.timestamp()
+    return Entry(rel, info.size, mtime, False, info.digest)
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "special file (FIFO)"),
+    (stat.S_ISSOCK, "special file (socket)"),
+    (stat.S_ISCHR, "special file (character device)"),
+    (stat.S_ISBLK, "special file (block device)"),
+)
+
+
+def _special(mode: int) -> str | None:
+    for test, reason in _SPECIAL:
+        if test(mode):
+            return reason
+    return None
+
+
+def walk_local(  # noqa: PLR0912 -- one branch per kind of entry
+    root: str, taken: Callable[[str], bool], *, follow_symlinks: bool = False
+) -> Iterator[Entry]:
+    """Every file under the local folder *root* whose relative path *taken* accepts.
+
+    Raises:
+        FileNotFoundError: *root* does not exist.
+        NotADirectoryError: *root* is not a folder.
+    """
+    top = os.stat(root)  # FileNotFoundError
+    if not stat.S_ISDIR(top.st_mode):
+        raise NotADirectoryError(f"not a folder: {root}")
+    # (folder, its relative path, the (dev, inode) of the folders on the way down to it)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [(root, "", frozenset({(top.st_dev, top.st_ino)}))]
+    while stack:
+        folder, rel_folder, ancestors = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Entry(rel_folder or ".", error=exc)
+            continue
+        subfolders = []
+        for entry in entries:
+            rel = f"{rel_folder}/{entry.name}" if rel_folder else entry.name
+            try:
+                is_link = entry.is_symlink()
+                st = entry.stat(follow_symlinks=follow_symlinks)
+            except OSError as exc:  # a dangling link being followed, a file gone meanwhile
+                if taken(rel):
+                    yield Entry(rel, error=exc)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if is_link and not follow_symlinks:
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:  # a link back up the tree: a loop
+                    if taken(rel):
+                        yield Entry(rel, skip="symlink loop")
+                    continue
+                subfolders.append((entry.path, rel, ancestors | {key}))
+                continue
+            if not taken(rel):
+                continue
+            if is_link and not follow_symlinks:
+                yield Entry(rel, skip="symlink")
+                continue
+            special = _special(st.st_mode)
+            if special is not None:
+                yield Entry(rel, skip=special)
+                continue
+            yield Entry(rel, st.st_size, st.st_mtime_ns / 1_000_000_000, True)
+        stack.extend(reversed(subfolders))  # depth first, in name order
+
+
+def walk_store(store: Store, prefix: str, taken: Callable[[str], bool]) -> Iterator[Entry]:
+    """Every file under *prefix* in *store* whose relative path *taken* accepts, as the listing comes."""
+    base = prefix.strip("/")
+    cut = len(base) + 1 if base else 0
+    try:
+        for info in store.list_files(base, recursive=True):
+            rel = str(info.path)[cut:]
+            if rel and taken(rel):
+                yield store_entry(info, rel)
+    except NotFound:  # a prefix that does not exist holds no file
+        return
+
+
+def index_store(store: Store, prefix: str) -> dict[str, Entry]:
+    """The destination index: every file under *prefix* in *store*, by relative path (one listing)."""
+    return {entry.path: entry for entry in walk_store(store, prefix, _all)}
+
+
+def index_local(root: str) -> dict[str, Entry]:
+    """The destination index of a local folder (empty when it does not exist yet); symlinks count as files."""
+    if not os.path.isdir(root):
+        return {}
+    index = {}
+    for entry in walk_local(root, _all):
+        if entry.error is None:
+            index[entry.path] = entry
+    return index
+
+
+def _all(rel: str) -> bool:
+    return True

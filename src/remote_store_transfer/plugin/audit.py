@@ -1,5 +1,9 @@
 """The built-in ``audit`` plugin: a tamper-evident, hash-chained JSON Lines record of every transfer.
 
+A tree call (``upload_tree``...) writes one record per file as usual, plus
+one batch record (``"kind": "batch"``) when the tree ends, which lists the
+ids of the file records written for it.
+
 Enable it with ``enable_plugin("audit", path="/var/log/transfers.jsonl")`` or
 ``[plugins.audit]`` in the config file; see ``docs/plugins/audit.md`` for
 the record fields, the sinks and what happens when a record cannot be written.
@@ -31,6 +35,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -40,7 +45,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from remote_store import Secret
 
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
     from remote_store import Store
 
     from remote_store_transfer.context import Endpoint, TransferContext
+    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = [
     "FORMAT_VERSION",
@@ -167,15 +173,17 @@ def _read_last_line(fd: int, size: int) -> bytes | None:
     if os.pread(fd, 1, size - 1) != b"\n":
         raise ValueError("the file does not end with a newline: its last record is incomplete")
     position = size - 1  # read backwards from just before the final newline
-    tail = b""
+    blocks: list[bytes] = []  # the blocks read so far, last first (joined once: a batch record can be long)
     while position > 0:
-        step = min(8192, position)
+        step = min(65536, position)
         position -= step
-        tail = os.pread(fd, step, position) + tail
-        newline = tail.rfind(b"\n")
+        block = os.pread(fd, step, position)
+        newline = block.rfind(b"\n")
         if newline != -1:
-            return tail[newline + 1 :]
-    return tail
+            blocks.append(block[newline + 1 :])
+            break
+        blocks.append(block)
+    return b"".join(reversed(blocks))
 
 
 class FileSink:
@@ -306,6 +314,36 @@ def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _plain(value: object) -> object:
+    """*value* as JSON data: tuples and sets become lists, anything else that JSON cannot hold its ``repr``."""
+    if value is None or isinstance(value, str | bool | int | Secret):  # Secret: masked by the redactor
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(v) for v in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+def _error(error: BaseException) -> dict[str, str]:
+    return {"type": type(error).__qualname__, "message": str(error)}
+
+
+class _BatchFiles:
+    """The ids of the file records of one tree call, for its batch record (one per plugin instance)."""
+
+    __slots__ = ("lock", "unrecorded", "written")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.written: list[str] = []  # in the order the records were appended to the sink
+        self.unrecorded: list[str] = []  # records that could not be written (on_failure="log")
+
+
 def _default_user() -> str:
     try:
         return getpass.getuser()
@@ -315,6 +353,10 @@ def _default_user() -> str:
 
 class AuditPlugin:
     """Write one hash-chained audit record per transfer (success and failure alike).
+
+    A tree call (``upload_tree``, ``download_tree``, ``transfer_tree``) also
+    gets one batch record (``"kind": "batch"``), written in ``post_batch``
+    after its files' records: see :meth:`batch_record`.
 
     Exactly one of *path*, *store* or *sink* names where records go.
 
@@ -326,6 +368,9 @@ class AuditPlugin:
         actor: Who acts: the user name to record (default: the login name
             of the process), or a callable ``actor(context) -> str`` (for a
             service acting for many users, e.g. reading a context variable).
+            For a batch record the callable gets the tree's
+            :class:`~remote_store_transfer.tree.batch.Batch` as ``context``
+            (it has ``id``, ``operation``, ``source``, ``destination`` and ``state`` too).
         host: Host name to record (default: ``socket.gethostname()``).
         key: HMAC key for the record hashes (str, bytes or ``Secret``). With a
             key, only its holder can make records the verifier accepts.
@@ -371,6 +416,8 @@ class AuditPlugin:
         self.host = host if host is not None else socket.gethostname()
         self.on_failure = on_failure
         self._redact = Redactor([*redact, *([key] if isinstance(key, Secret | str) else [])])
+        self._lock = threading.Lock()
+        self._batch_key = f"audit.files.{id(self):x}"  # in Batch.state; per instance (two audit sinks)
 
     def __repr__(self) -> str:
         return f"AuditPlugin({self.sink!r})"
@@ -406,17 +453,41 @@ class AuditPlugin:
             else {"algorithm": digest.algorithm, "value": digest.hexdigest, "verified": digest.verified},
             "version_id": write.version_id if write is not None else None,
             "outcome": "success" if error is None else "failure",
-            "error": None if error is None else {"type": type(error).__qualname__, "message": str(error)},
+            "error": None if error is None else _error(error),
         }
         redacted = self._redact.value(record)
         assert isinstance(redacted, dict)
         return redacted
 
+    def _batch_files(self, batch: Batch) -> _BatchFiles:
+        with self._lock:
+            files = batch.state.get(self._batch_key)
+            if files is None:
+                files = batch.state[self._batch_key] = _BatchFiles()
+            assert isinstance(files, _BatchFiles)
+            return files
+
+    def _append(self, context: TransferContext, record: dict[str, Any]) -> None:
+        if context.batch is None:
+            self.sink.append(record)
+            return
+        files = self._batch_files(context.batch)
+        # post_transfer runs in many worker threads at once. The sinks serialize appends anyway
+        # (flock, or StoreSink's lock), so holding this lock across the append costs nothing and
+        # makes the batch record list its files in the order they are in the log.
+        with files.lock:
+            try:
+                self.sink.append(record)
+            except Exception:
+                files.unrecorded.append(context.id)
+                raise
+            files.written.append(context.id)
+
     @hookimpl(trylast=True)
     def post_transfer(self, context: TransferContext, error: BaseException | None) -> None:
         record = self.record(context, error)
         try:
-            self.sink.append(record)
+            self._append(context, record)
         except Exception as exc:
             outcome = record["outcome"]
             cause = self._redact(f"{type(exc).__name__}: {exc}")
@@ -432,6 +503,80 @@ class AuditPlugin:
             if self.on_failure == "raise":
                 raise AuditError(
                     f"transfer {context.id} ({context.operation}, {outcome}) could not be recorded in the audit "
+                    f"log {self.sink.describe()}: {cause}",
+                    record=record,
+                    outcome=outcome,
+                ) from exc
+
+    def batch_record(self, batch: Batch, result: TreeResult) -> dict[str, Any]:
+        """The (redacted) batch record of the tree call *batch* that ended with *result*.
+
+        Without ``seq``/``prev``/``hash``. ``files`` lists the ``id`` of every
+        file record this plugin wrote for the tree (one per attempt of each
+        file that began), in the order they were written; ``unrecorded`` the
+        ids of those it could not write (``on_failure="log"``).
+        """
+        files = self._batch_files(batch)
+        with files.lock:
+            written, unrecorded = list(files.written), list(files.unrecorded)
+        outcome = batch.outcome(result)
+        actor = cast("Callable[[object], str] | str", self.actor)
+        user = actor(batch) if callable(actor) else actor
+        record: dict[str, Any] = {
+            "kind": "batch",
+            "id": batch.id,
+            "operation": batch.operation,
+            "start": _utc(batch.started),
+            "end": _utc(time.time()),
+            "duration_s": round(batch.elapsed(), 6),
+            "actor": {"user": str(user), "host": self.host, "pid": os.getpid()},
+            "source": self._endpoint(batch.source),
+            "destination": self._endpoint(batch.destination),
+            "options": _plain(batch.options),
+            "dry_run": batch.dry_run,
+            "listing_complete": batch.listing_complete,
+            "planned": {"files": batch.planned_files, "bytes": batch.planned_bytes},
+            "counts": {
+                "transferred": len(result.transferred),
+                "skipped": len(result.skipped),
+                "failed": len(result.failed),
+                "deleted": len(result.deleted),
+            },
+            "bytes": result.bytes_transferred,
+            "ok": outcome == "success",
+            "outcome": outcome,
+            "failed": [{"path": path, "error": _error(error)} for path, error in result.failed.items()],
+            "deleted": list(result.deleted),
+            "files": written,
+            "unrecorded": unrecorded,
+        }
+        redacted = self._redact.value(record)
+        assert isinstance(redacted, dict)
+        return redacted
+
+    @hookimpl(trylast=True)
+    def post_batch(self, batch: Batch, result: TreeResult) -> None:
+        try:
+            record = self.batch_record(batch, result)
+        finally:
+            batch.state.pop(self._batch_key, None)
+        try:
+            self.sink.append(record)
+        except Exception as exc:
+            outcome = record["outcome"]
+            cause = self._redact(f"{type(exc).__name__}: {exc}")
+            log.error(
+                "audit record of tree %s (%s) could not be written to %s: %s; the record: %s",
+                batch.id,
+                outcome,
+                self.sink.describe(),
+                cause,
+                json.dumps(record, separators=(",", ":")),
+                extra={"event": "audit.write_failed", "batch_id": batch.id, "outcome": outcome},
+            )
+            if self.on_failure == "raise":
+                raise AuditError(
+                    f"tree {batch.id} ({batch.operation}, {outcome}) could not be recorded in the audit "
                     f"log {self.sink.describe()}: {cause}",
                     record=record,
                     outcome=outcome,

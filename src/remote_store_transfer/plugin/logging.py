@@ -12,6 +12,19 @@ attributes of the ``LogRecord``:
   ``error_type``, ``error_message``, ``digest`` (when the ``integrity``
   plugin ran), ``event="transfer.end"``.
 
+A tree call (``upload_tree``, ``download_tree``, ``transfer_tree``) also
+gets one record at its start and one at its end, around its files' records:
+
+* start (``pre_batch``, level INFO): ``batch_id``, ``operation``
+  (``"upload_tree"``...), ``source``, ``destination`` (the roots),
+  ``dry_run``, ``planned_files``, ``planned_bytes`` (known at the start only
+  in a dry run, else ``None``), ``event="batch.start"``.
+* end (``post_batch``, INFO on success, else ERROR): the same plus
+  ``outcome`` (``"success"``, ``"failure"`` when a file failed,
+  ``"incomplete"`` when the tree stopped before its listing was read
+  through), ``ok``, ``transferred``, ``skipped``, ``failed``, ``deleted``
+  (counts), ``bytes``, ``duration_s``, ``event="batch.end"``.
+
 Per-chunk records (DEBUG) only with ``chunks=True``: observing chunks puts a
 wrapper on the hot path of every transfer, so it is off unless asked for.
 Text is passed through the credential redactor, and remote-store's
@@ -33,10 +46,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = ["NAME", "LoggingPlugin"]
 
 NAME = "logging"
+_ENDED = {"success": "succeeded", "failure": "failed", "incomplete": "stopped"}
 DEFAULT_LOGGER = "remote_store_transfer"
 
 
@@ -52,12 +67,13 @@ def _level(value: int | str) -> int:
 
 
 class LoggingPlugin:
-    """Log the start and the end of every transfer through stdlib ``logging``.
+    """Log the start and the end of every transfer, and of every tree call, through stdlib ``logging``.
 
     Args:
         logger: Logger name (or a ``logging.Logger``); default ``"remote_store_transfer"``.
-        level: Level of the start record and of the end record of a
-            successful transfer (default INFO). Failures are logged at ERROR.
+        level: Level of the start records and of the end record of a
+            successful transfer or tree (default INFO). Failures (a tree
+            with a failed file) are logged at ERROR.
         chunks: Also log every chunk at DEBUG (costly: see the module docs).
         redact: Extra secret values to mask in the records.
     """
@@ -165,5 +181,71 @@ class LoggingPlugin:
             fields["bytes"],
             fields["duration_s"],
             *args,
+            extra=fields,
+        )
+
+    def _batch_fields(self, batch: Batch) -> dict[str, Any]:
+        redact = self._redact
+        return {
+            "batch_id": batch.id,
+            "operation": batch.operation,
+            "source": redact(batch.source.describe()),
+            "destination": redact(batch.destination.describe()),
+            "dry_run": batch.dry_run,
+            "planned_files": batch.planned_files,
+            "planned_bytes": batch.planned_bytes,
+        }
+
+    @hookimpl
+    def pre_batch(self, batch: Batch) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        fields = self._batch_fields(batch)
+        message = "tree %s started: %s %s -> %s"
+        args: tuple[object, ...] = ()
+        if fields["planned_files"] is not None:
+            message += ", %d files (%d bytes) planned"
+            args = (fields["planned_files"], fields["planned_bytes"] or 0)
+        if batch.dry_run:
+            message += " (dry run)"
+        self.logger.log(
+            self.level,
+            message,
+            fields["batch_id"],
+            fields["operation"],
+            fields["source"],
+            fields["destination"],
+            *args,
+            extra={"event": "batch.start", **fields},
+        )
+
+    @hookimpl(trylast=True)
+    def post_batch(self, batch: Batch, result: TreeResult) -> None:
+        outcome = batch.outcome(result)
+        level = self.level if outcome == "success" else logging.ERROR
+        if not self.logger.isEnabledFor(level):
+            return
+        fields = self._batch_fields(batch)
+        fields.update(
+            event="batch.end",
+            outcome=outcome,
+            ok=outcome == "success",
+            transferred=len(result.transferred),
+            skipped=len(result.skipped),
+            failed=len(result.failed),
+            deleted=len(result.deleted),
+            bytes=result.bytes_transferred,
+            duration_s=round(batch.elapsed(), 6),
+        )
+        self.logger.log(
+            level,
+            "tree %s %s: %s %s -> %s: %s in %.3fs",
+            fields["batch_id"],
+            _ENDED[outcome],
+            fields["operation"],
+            fields["source"],
+            fields["destination"],
+            result.summary(),
+            fields["duration_s"],
             extra=fields,
         )

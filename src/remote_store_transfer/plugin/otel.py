@@ -10,6 +10,12 @@ package imports it, so the package works without the extra (enabling
   of instrumented clients (botocore, requests...) nest under it; ended in
   ``post_transfer`` with the outcome. A call denied before ``pre_transfer``
   reached this plugin still gets a span (from the call's start time).
+* A tree call (``upload_tree``, ``download_tree``, ``transfer_tree``) gets a
+  parent span ``remote_store_transfer.<operation>`` (``...upload_tree``),
+  started in ``pre_batch`` (current in the caller's thread until
+  ``post_batch``, so the listing's client spans nest under it) and ended in
+  ``post_batch`` with the counts; every file span of the tree is its child,
+  though the files run in worker threads.
 * Counter ``remote_store_transfer.bytes`` (unit ``By``) and histogram
   ``remote_store_transfer.duration`` (unit ``s``), both with the attributes
   ``remote_store_transfer.operation`` and ``remote_store_transfer.outcome``.
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from remote_store import Secret
 
     from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = ["BYTES_METRIC", "DURATION_METRIC", "NAME", "OtelPlugin"]
 
@@ -71,6 +78,9 @@ class OtelPlugin:
         self.duration = meter.create_histogram(
             DURATION_METRIC, unit="s", description="Duration of remote-store-transfer calls"
         )
+        # Keys in Batch.state, per instance (two plugins must not share a span).
+        self._batch_key = f"otel.batch_span.{id(self):x}"
+        self._batch_token_key = f"otel.batch_token.{id(self):x}"
 
     def __repr__(self) -> str:
         return "OtelPlugin()"
@@ -84,15 +94,28 @@ class OtelPlugin:
         }
         if context.size is not None:
             attributes["remote_store_transfer.size"] = context.size
+        if context.batch is not None:
+            attributes["remote_store_transfer.batch_id"] = context.batch.id
         return attributes
 
-    @hookimpl
-    def pre_transfer(self, context: TransferContext) -> None:
-        span = self.tracer.start_span(
+    def _file_span(self, context: TransferContext) -> Any:
+        """Start the span of one file; a child of its tree's span when it belongs to a tree."""
+        parent = None
+        if context.batch is not None:
+            batch_span = context.batch.state.get(self._batch_key)
+            if batch_span is not None:
+                # Explicitly: this runs in a worker thread, whose current context need not be the caller's.
+                parent = trace.set_span_in_context(batch_span)
+        return self.tracer.start_span(
             f"remote_store_transfer.{context.operation}",
+            context=parent,
             attributes=self._attributes(context),
             start_time=int(context.started * 1e9),
         )
+
+    @hookimpl
+    def pre_transfer(self, context: TransferContext) -> None:
+        span = self._file_span(context)
         context.state[_SPAN_KEY] = span
         context.state[_TOKEN_KEY] = otel_context.attach(trace.set_span_in_context(span))
 
@@ -103,11 +126,7 @@ class OtelPlugin:
             otel_context.detach(token)
         span = context.state.pop(_SPAN_KEY, None)
         if span is None:  # pre_transfer did not reach this plugin (denied by policy, for example)
-            span = self.tracer.start_span(
-                f"remote_store_transfer.{context.operation}",
-                attributes=self._attributes(context),
-                start_time=int(context.started * 1e9),
-            )
+            span = self._file_span(context)
         outcome = "success" if error is None else "failure"
         span.set_attribute("remote_store_transfer.bytes", context.bytes_transferred)
         span.set_attribute("remote_store_transfer.outcome", outcome)
@@ -132,3 +151,62 @@ class OtelPlugin:
         labels = {"remote_store_transfer.operation": context.operation, "remote_store_transfer.outcome": outcome}
         self.bytes_counter.add(context.bytes_transferred, labels)
         self.duration.record(context.elapsed(), labels)
+
+    def _batch_attributes(self, batch: Batch) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "remote_store_transfer.operation": batch.operation,
+            "remote_store_transfer.id": batch.id,
+            "remote_store_transfer.source": self._redact(batch.source.describe()),
+            "remote_store_transfer.destination": self._redact(batch.destination.describe()),
+            "remote_store_transfer.dry_run": batch.dry_run,
+        }
+        if batch.planned_files is not None:
+            attributes["remote_store_transfer.planned.files"] = batch.planned_files
+        if batch.planned_bytes is not None:
+            attributes["remote_store_transfer.planned.bytes"] = batch.planned_bytes
+        return attributes
+
+    def _batch_span(self, batch: Batch) -> Any:
+        return self.tracer.start_span(
+            f"remote_store_transfer.{batch.operation}",
+            attributes=self._batch_attributes(batch),
+            start_time=int(batch.started * 1e9),
+        )
+
+    @hookimpl
+    def pre_batch(self, batch: Batch) -> None:
+        span = self._batch_span(batch)  # a child of the caller's current span, if any
+        batch.state[self._batch_key] = span
+        batch.state[self._batch_token_key] = otel_context.attach(trace.set_span_in_context(span))
+
+    @hookimpl(trylast=True)
+    def post_batch(self, batch: Batch, result: TreeResult) -> None:
+        token = batch.state.pop(self._batch_token_key, None)
+        if token is not None:
+            otel_context.detach(token)
+        span = batch.state.pop(self._batch_key, None)
+        if span is None:  # pre_batch did not reach this plugin (another plugin vetoed the tree first)
+            span = self._batch_span(batch)
+        if batch.planned_files is not None:
+            span.set_attribute("remote_store_transfer.planned.files", batch.planned_files)
+        if batch.planned_bytes is not None:
+            span.set_attribute("remote_store_transfer.planned.bytes", batch.planned_bytes)
+        span.set_attribute("remote_store_transfer.files.transferred", len(result.transferred))
+        span.set_attribute("remote_store_transfer.files.skipped", len(result.skipped))
+        span.set_attribute("remote_store_transfer.files.failed", len(result.failed))
+        span.set_attribute("remote_store_transfer.files.deleted", len(result.deleted))
+        span.set_attribute("remote_store_transfer.bytes", result.bytes_transferred)
+        outcome = batch.outcome(result)
+        span.set_attribute("remote_store_transfer.outcome", outcome)
+        if outcome == "success":
+            span.set_status(trace.Status(trace.StatusCode.OK))
+        elif outcome == "incomplete":
+            message = "the tree stopped before its source listing was read to the end"
+            span.set_status(trace.Status(trace.StatusCode.ERROR, message))
+        else:
+            path, error = next(iter(result.failed.items()))
+            message = self._redact(
+                f"{len(result.failed)} file(s) failed; first: {path}: {type(error).__name__}: {error}"
+            )
+            span.set_status(trace.Status(trace.StatusCode.ERROR, message))
+        span.end()

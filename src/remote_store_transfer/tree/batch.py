@@ -55,6 +55,8 @@ class Batch:
         started: Wall-clock start, seconds since the epoch.
         state: A dict private to this tree call where plugins keep their
             state (use your plugin's name as key prefix).
+        error: In ``post_batch``, the exception the tree call is raising (a
+            ``pre_batch`` veto, ``KeyboardInterrupt``...), else ``None``.
     """
 
     def __init__(
@@ -77,6 +79,17 @@ class Batch:
         self.started = time.time()
         self.started_perf = time.perf_counter()
         self.state: dict[str, Any] = {}
+        self.error: BaseException | None = None
+
+    def outcome(self, result: TreeResult) -> str:
+        """``"success"``, ``"failure"`` (a file failed) or ``"incomplete"`` (for ``post_batch``).
+
+        ``"incomplete"``: no file failed, but the tree did not run to its end:
+        vetoed in ``pre_batch``, interrupted, or its listing never completed.
+        """
+        if not result.ok:
+            return "failure"
+        return "success" if self.error is None and self.listing_complete else "incomplete"
 
     def elapsed(self) -> float:
         """Seconds since the tree call started (monotonic clock)."""

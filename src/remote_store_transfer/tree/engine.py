@@ -373,6 +373,7 @@ class _Tree:
 
 def _post_batch(pm: TransferPluginManager, batch: Batch, result: TreeResult, error: BaseException | None) -> None:
     """Call every ``post_batch`` implementation; raise the first error when the tree itself did not fail."""
+    batch.error = error
     raised: BaseException | None = None
     for impl in reversed(pm.hook.post_batch.get_hookimpls()):
         args = {"batch": batch, "result": result}

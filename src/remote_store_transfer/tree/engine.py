@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +97,11 @@ class TreeOptions:
             raise ValueError(f"modify_window must be 0 or more seconds, got {self.modify_window!r}")
         if self.executor is not None and not isinstance(self.executor, Executor):
             raise TypeError(f"executor must be a concurrent.futures.Executor, got {self.executor!r}")
+        if isinstance(self.executor, ProcessPoolExecutor):
+            raise TypeError(
+                "executor: the files of a tree run in threads of this process; a process-based executor "
+                f"cannot run them yet (got {self.executor!r}): give a ThreadPoolExecutor or none"
+            )
         for name in ("on_progress", "on_file"):
             value = getattr(self, name)
             if value is not None and not callable(value):

@@ -48,7 +48,15 @@ __all__ = ["TreeOptions", "run_tree"]
 
 log = logging.getLogger("remote_store_transfer")
 
-_NOTHING_WRITTEN = (AlreadyExists, FileExistsError, TransferDenied, CapabilityNotSupported, NotFound)
+_NOTHING_WRITTEN = (
+    AlreadyExists,
+    FileExistsError,
+    TransferDenied,
+    CapabilityNotSupported,
+    NotFound,
+    FileNotFoundError,
+    PermissionError,
+)
 """Errors after which a failed file's destination is not ours to clean up (nothing was written by us)."""
 
 
@@ -247,10 +255,13 @@ class _Tree:
         rel = entry.path
         attempts = 0
         moved = 0
+        partial_left = decision.reason == "new" and not options.atomic
 
         def attempt(n: int) -> None:
             nonlocal attempts, moved
             attempts = n
+            if n > 1 and partial_left:  # a new file's earlier try left bytes: start it afresh
+                self.remove_partial(rel)
             with capture() as contexts:
                 try:
                     self.move(entry, decision)
@@ -278,7 +289,7 @@ class _Tree:
                 return FileOutcome(rel, "transferred", entry.size, entry.size, decision.reason, dry_run=True)
             retrying(attempt, options.retries, runner.cancel)
         except BaseException as exc:  # noqa: BLE001 -- the outcome carries it to the caller's thread
-            if decision.reason == "new" and not options.atomic and not isinstance(exc, _NOTHING_WRITTEN):
+            if partial_left and not isinstance(exc, _NOTHING_WRITTEN):
                 self.remove_partial(rel)
             return FileOutcome(rel, "failed", moved, entry.size, decision.reason, exc, attempts)
         return FileOutcome(rel, "transferred", moved, entry.size, decision.reason, attempts=attempts)

@@ -1,8 +1,9 @@
 """The ``remote-store-transfer`` command line (also ``python -m remote_store_transfer``).
 
 Subcommands: ``upload``, ``download``, ``copy`` (the three functions, with
-named stores from a remote-store registry TOML), ``plugins``,
-``audit verify`` and ``demo``. See ``docs/cli.md``.
+named stores from a remote-store registry TOML; with ``-r``, the three tree
+functions), ``sync``, ``plugins``, ``audit verify`` and ``demo``. See
+``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from remote_store_transfer.cli.report import (
     EXIT_OK,
     EXIT_USAGE,
     PROG,
+    TREE_EXIT_HELP,
     Outcome,
     exit_code_for,
     print_error,
 )
 from remote_store_transfer.cli.stores import STORES_ENV, Location, StoreLookupError, Stores, parse_location
+from remote_store_transfer.cli.tree import Command, TreeArgs, reject_tree_options, run_tree_command, tree_options
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -45,7 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EPILOG = (
     f"Locations: NAME:PATH is PATH in store NAME of the registry TOML given by --config or ${STORES_ENV}; "
     "anything else is a local path (write ./a:b for a local name with a colon). "
-    "A store path ending in / (or empty) gets the source's file name.\n\n" + EXIT_CODES_HELP
+    "A store path ending in / (or empty) gets the source's file name.\n\n" + TREE_EXIT_HELP + "\n\n" + EXIT_CODES_HELP
 )
 
 
@@ -167,8 +170,8 @@ class Session:
         print_error(f"{outcome.operation} {where}", error, debug=self.debug)
 
 
-def _common(*, transfer_options: bool) -> Callable[[F], F]:
-    """The options every subcommand takes (and, for upload/download/copy, the transfer ones)."""
+def _common(*, transfer_options: bool, overwrite: bool = True) -> Callable[[F], F]:
+    """The options every subcommand takes (and, for upload/download/copy/sync, the transfer ones)."""
 
     def decorate(func: F) -> F:
         func = click.option("--debug", is_flag=True, help="Print the traceback of an error.")(func)
@@ -179,14 +182,20 @@ def _common(*, transfer_options: bool) -> Callable[[F], F]:
             help=f"Store registry TOML (remote-store RegistryConfig); default ${STORES_ENV}.",
         )(func)
         if transfer_options:
-            func = click.option("--json", "as_json", is_flag=True, help="One JSON object per operation on stdout.")(
-                func
-            )
+            func = click.option(
+                "--json",
+                "as_json",
+                is_flag=True,
+                help="One JSON object per operation on stdout (folders: one per file, then the summary).",
+            )(func)
             func = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")(func)
             func = click.option(
                 "--atomic", is_flag=True, help="Readers never see a partial file (write_atomic / temp file + rename)."
             )(func)
-            func = click.option("--overwrite", is_flag=True, help="Replace the destination if it exists.")(func)
+            if overwrite:
+                func = click.option(
+                    "--overwrite", is_flag=True, help="Replace the destination if it exists (single files)."
+                )(func)
         return func
 
     return decorate
@@ -229,20 +238,50 @@ def cli() -> None:
     """
 
 
-@cli.command("upload", epilog=_EPILOG, short_help="Upload a local file to NAME:PATH.")
+@cli.command("upload", epilog=_EPILOG, short_help="Upload a local file (-r: a folder) to NAME:PATH.")
 @click.argument("local", metavar="LOCAL")
 @click.argument("remote", metavar="NAME:PATH")
 @_common(transfer_options=True)
+@tree_options(sync=False)
 @_guarded
 def upload_cmd(
-    local: str, remote: str, overwrite: bool, atomic: bool, quiet: bool, as_json: bool, config: str | None, debug: bool
+    local: str,
+    remote: str,
+    overwrite: bool,
+    atomic: bool,
+    quiet: bool,
+    as_json: bool,
+    config: str | None,
+    debug: bool,
+    recursive: bool,
+    **tree: Any,
 ) -> None:
-    """Upload the local file LOCAL to PATH in store NAME."""
+    """Upload the local file LOCAL to PATH in store NAME.
+
+    With -r, LOCAL is a folder and PATH a prefix: every file under LOCAL goes
+    to the same relative path under PATH; files already there are skipped
+    (--update missing: a re-run resumes).
+    """
     src, dst = parse_location(local), parse_location(remote)
     if not src.is_local:
         _usage(f"upload: LOCAL must be a local path, got store location {local!r} (use copy)")
     if dst.is_local:
         _usage(f"upload: the destination must be NAME:PATH, got local path {remote!r}")
+    if recursive:
+        _tree(
+            "upload",
+            src,
+            dst,
+            tree,
+            overwrite=overwrite,
+            atomic=atomic,
+            quiet=quiet,
+            as_json=as_json,
+            config=config,
+            debug=debug,
+        )
+        return
+    reject_tree_options("upload")
     dst = dst.with_name(os.path.basename(src.path))
     with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
         store = session.store(dst)
@@ -256,20 +295,50 @@ def upload_cmd(
     _finish(outcome)
 
 
-@cli.command("download", epilog=_EPILOG, short_help="Download NAME:PATH to a local file.")
+@cli.command("download", epilog=_EPILOG, short_help="Download NAME:PATH (-r: a prefix) to a local file.")
 @click.argument("remote", metavar="NAME:PATH")
 @click.argument("local", metavar="LOCAL")
 @_common(transfer_options=True)
+@tree_options(sync=False)
 @_guarded
 def download_cmd(
-    remote: str, local: str, overwrite: bool, atomic: bool, quiet: bool, as_json: bool, config: str | None, debug: bool
+    remote: str,
+    local: str,
+    overwrite: bool,
+    atomic: bool,
+    quiet: bool,
+    as_json: bool,
+    config: str | None,
+    debug: bool,
+    recursive: bool,
+    **tree: Any,
 ) -> None:
-    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory)."""
+    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory).
+
+    With -r, PATH is a prefix and LOCAL a folder (made if missing): every file
+    under PATH goes to the same relative path under LOCAL; files already there
+    are skipped (--update missing).
+    """
     src, dst = parse_location(remote), parse_location(local)
     if src.is_local:
         _usage(f"download: the source must be NAME:PATH, got local path {remote!r}")
     if not dst.is_local:
         _usage(f"download: LOCAL must be a local path, got store location {local!r} (use copy)")
+    if recursive:
+        _tree(
+            "download",
+            src,
+            dst,
+            tree,
+            overwrite=overwrite,
+            atomic=atomic,
+            quiet=quiet,
+            as_json=as_json,
+            config=config,
+            debug=debug,
+        )
+        return
+    reject_tree_options("download")
     target = dst.path
     if os.path.isdir(target):
         target = os.path.join(target, os.path.basename(src.path.rstrip("/")))
@@ -286,10 +355,11 @@ def download_cmd(
     _finish(outcome)
 
 
-@cli.command("copy", epilog=_EPILOG, short_help="Copy NAME:PATH to NAME:PATH, store to store.")
+@cli.command("copy", epilog=_EPILOG, short_help="Copy NAME:PATH (-r: a prefix) to NAME:PATH, store to store.")
 @click.argument("source", metavar="NAME:PATH")
 @click.argument("destination", metavar="NAME:PATH")
 @_common(transfer_options=True)
+@tree_options(sync=False)
 @_guarded
 def copy_cmd(
     source: str,
@@ -300,12 +370,34 @@ def copy_cmd(
     as_json: bool,
     config: str | None,
     debug: bool,
+    recursive: bool,
+    **tree: Any,
 ) -> None:
-    """Stream a file from one store to another (or the same) store: remote to remote, no local copy."""
+    """Stream a file from one store to another (or the same) store: remote to remote, no local copy.
+
+    With -r, both are prefixes: every file under the first goes to the same
+    relative path under the second; files already there are skipped (--update
+    missing).
+    """
     src, dst = parse_location(source), parse_location(destination)
     if src.is_local or dst.is_local:
         local = source if src.is_local else destination
         _usage(f"copy: both ends must be NAME:PATH, got local path {local!r} (use upload or download)")
+    if recursive:
+        _tree(
+            "copy",
+            src,
+            dst,
+            tree,
+            overwrite=overwrite,
+            atomic=atomic,
+            quiet=quiet,
+            as_json=as_json,
+            config=config,
+            debug=debug,
+        )
+        return
+    reject_tree_options("copy")
     dst = dst.with_name(os.path.basename(src.path.rstrip("/")))
     with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
         src_store, dst_store = session.store(src), session.store(dst)
@@ -323,6 +415,68 @@ def copy_cmd(
 def _finish(outcome: Outcome) -> None:
     if outcome.error is not None:
         raise Failed(outcome.exit_code)
+
+
+@cli.command(
+    "sync", epilog=_EPILOG, short_help="Make DST like SRC: folders or prefixes, local or store, changed files only."
+)
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@_common(transfer_options=True, overwrite=False)
+@tree_options(sync=True)
+@_guarded
+def sync_cmd(
+    source: str,
+    destination: str,
+    atomic: bool,
+    quiet: bool,
+    as_json: bool,
+    config: str | None,
+    debug: bool,
+    **tree: Any,
+) -> None:
+    """Copy to DST the files of SRC that DST lacks or holds in another version (--update changed).
+
+    SRC and DST are each a local folder or NAME:PREFIX, not both local:
+    local to store uploads, store to local downloads, store to store copies.
+    With --delete, the files of DST that SRC lacks are deleted too (DST
+    mirrors SRC), and only after a run in which no file failed; files left
+    out by --include / --exclude are never deleted.
+    """
+    _tree(
+        "sync",
+        parse_location(source),
+        parse_location(destination),
+        tree,
+        overwrite=False,
+        atomic=atomic,
+        quiet=quiet,
+        as_json=as_json,
+        config=config,
+        debug=debug,
+    )
+
+
+def _tree(
+    command: Command,
+    src: Location,
+    dst: Location,
+    params: dict[str, Any],
+    *,
+    overwrite: bool,
+    atomic: bool,
+    quiet: bool,
+    as_json: bool,
+    config: str | None,
+    debug: bool,
+) -> None:
+    """Run a folder command (``-r`` or ``sync``); raise :class:`Failed` with its exit code when it is not 0."""
+    if overwrite:
+        _usage(f"{command} -r: --overwrite is for single files; use --update changed or --update all")
+    args = TreeArgs.from_params(params, atomic=atomic)
+    code = run_tree_command(command, src, dst, args, config=config, quiet=quiet, as_json=as_json, debug=debug)
+    if code != EXIT_OK:
+        raise Failed(code)
 
 
 def _kind(info: PluginInfo) -> str | None:

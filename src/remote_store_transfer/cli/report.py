@@ -10,7 +10,13 @@ from typing import Any
 
 from remote_store import AlreadyExists, NotFound, PermissionDenied, RemoteStoreError
 
-from remote_store_transfer.errors import ConfigError, IncompleteTransferError, IntegrityError, TransferDenied
+from remote_store_transfer.errors import (
+    ConfigError,
+    IncompleteTransferError,
+    IntegrityError,
+    TransferDenied,
+    TreeOverlapError,
+)
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -23,8 +29,10 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "PROG",
+    "TREE_EXIT_HELP",
     "Outcome",
     "error_line",
+    "error_message",
     "exit_code_for",
     "format_bytes",
     "print_error",
@@ -37,7 +45,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 """Any other error (a store error, a plugin that failed to load, ...)."""
 EXIT_USAGE = 2
-"""Bad command line or configuration: unknown option, unknown store name, no registry, bad plugin config."""
+"""Bad command line or configuration: unknown option, unknown store name, no registry, bad plugin config,
+a folder copied into itself."""
 EXIT_NOT_FOUND = 3
 """The source does not exist (``NotFound``, ``FileNotFoundError``)."""
 EXIT_EXISTS = 4
@@ -54,7 +63,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0    ok
   1    other error
-  2    usage: bad option or argument, unknown store, bad registry or plugin config
+  2    usage: bad option or argument, unknown store, bad registry or plugin config, a folder into itself
   3    not found (the source)
   4    already exists (the destination; give --overwrite)
   5    denied by a policy plugin, or permission denied
@@ -62,10 +71,17 @@ Exit codes:
   130  interrupted (Ctrl-C)"""
 """The exit-code table of ``--help`` (``\\b`` keeps click from re-wrapping it)."""
 
+TREE_EXIT_HELP = (
+    "Folders (-r, sync): the files under a local folder or a prefix NAME:PREFIX go to the same relative paths "
+    "under the other end. When files fail, the exit code is theirs if they all share one (3, 4, 5 or 6), "
+    "else 1; 130 after Ctrl-C."
+)
+"""The exit-code rule of the folder commands, in their ``--help`` before the table."""
+
 
 _CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((KeyboardInterrupt,), EXIT_INTERRUPTED),
-    ((ConfigError,), EXIT_USAGE),
+    ((ConfigError, TreeOverlapError), EXIT_USAGE),
     ((IntegrityError, IncompleteTransferError), EXIT_INTEGRITY),
     ((TransferDenied, PermissionDenied, PermissionError), EXIT_DENIED),
     ((NotFound, FileNotFoundError), EXIT_NOT_FOUND),
@@ -96,6 +112,11 @@ def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
     if with_type or not text:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return " ".join(text.split())  # one line, whatever the message held
+
+
+def error_message(exc: BaseException) -> str:
+    """The one-line message of *exc* as error lines print it (``interrupted`` for Ctrl-C)."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else _message(exc)
 
 
 def error_line(what: str, exc: BaseException, *, with_type: bool | None = None) -> str:

@@ -1,0 +1,548 @@
+"""The folder commands: ``upload -r``, ``download -r``, ``copy -r`` and ``sync``.
+
+They call ``upload_tree`` / ``download_tree`` / ``transfer_tree`` with the
+options of the command line (:func:`tree_options`, :class:`TreeArgs`), draw
+the live display on a terminal (:mod:`remote_store_transfer.cli.tree_progress`),
+and report the result: the dry-run plan or one JSON object per file, the
+summary line (or object) on stdout, one line per failed file on stderr, and
+the exit code of :func:`tree_exit_code`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import click
+from click.core import ParameterSource
+
+from remote_store_transfer import download_tree, plugin_manager, transfer_tree, upload_tree
+from remote_store_transfer.cli.progress import stderr_console
+from remote_store_transfer.cli.report import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PROG,
+    error_line,
+    error_message,
+    exit_code_for,
+    format_bytes,
+    print_error,
+)
+from remote_store_transfer.cli.stores import Location, Stores
+from remote_store_transfer.cli.tree_progress import TreeProgress
+from remote_store_transfer.plugin import hookimpl
+from remote_store_transfer.tree.batch import TreeResult
+from remote_store_transfer.tree.filters import compile_glob
+
+if TYPE_CHECKING:
+    from remote_store import Store
+
+    from remote_store_transfer.tree.batch import Batch, FileOutcome
+
+__all__ = [
+    "RATE",
+    "TREE_OPTION_NAMES",
+    "BatchRecorder",
+    "RateParam",
+    "TreeArgs",
+    "parse_rate",
+    "reject_tree_options",
+    "run_tree_command",
+    "summary_line",
+    "tree_exit_code",
+    "tree_options",
+]
+
+Command = Literal["upload", "download", "copy", "sync"]
+
+F = Callable[..., Any]
+
+# -- --bwlimit
+
+_RATE = re.compile(r"^(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<unit>[a-z]*)(?:/s)?$")
+_UNITS: dict[str, int] = {"": 1, "b": 1} | {
+    f"{prefix}{suffix}": 1024**power
+    for power, prefix in enumerate("kmgt", start=1)
+    for suffix in ("", "b", "ib")  # binary units whatever the spelling: 1K = 1KB = 1KiB = 1024 bytes
+}
+
+
+def parse_rate(text: str) -> float:
+    """Bytes per second of a ``--bwlimit`` value: ``10M``, ``512K``, ``1.5G``, ``2T``, ``1048576``.
+
+    The units are binary (``1K`` is 1024 bytes) and case-insensitive; ``KiB``,
+    ``KB`` and a trailing ``/s`` are accepted too.
+
+    Raises:
+        ValueError: Not a rate, or not more than 0.
+    """
+    match = _RATE.match(text.strip().lower().replace(" ", ""))
+    if match is None or match["unit"] not in _UNITS:
+        raise ValueError(f"{text!r} is not a rate: give bytes per second, such as 10M, 512K, 1.5G or 1048576")
+    rate = float(match["number"]) * _UNITS[match["unit"]]
+    if not rate > 0:
+        raise ValueError(f"{text!r}: the rate must be more than 0 bytes per second")
+    return rate
+
+
+class RateParam(click.ParamType[float]):
+    """The click type of ``--bwlimit``: :func:`parse_rate` (a bad value is a usage error)."""
+
+    name = "rate"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """Bytes per second (a number passes through)."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return parse_rate(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+RATE = RateParam()
+
+# -- the options
+
+TREE_OPTION_NAMES = (
+    "include",
+    "exclude",
+    "update",
+    "checksum",
+    "dry_run",
+    "transfers",
+    "retries",
+    "fail_fast",
+    "bwlimit",
+    "follow_symlinks",
+)
+"""The click parameter names of the folder options (``delete`` is ``sync``'s only)."""
+
+
+def _check_globs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    for pattern in value:
+        try:
+            compile_glob(pattern)
+        except ValueError as exc:
+            raise click.BadParameter(f"{pattern!r}: {exc}", ctx, param) from exc
+    return value
+
+
+def tree_options(*, sync: bool) -> Callable[[F], F]:
+    """The folder options; for ``upload``/``download``/``copy`` also ``-r``, for ``sync`` also ``--delete``."""
+    pre = "" if sync else "-r: "
+    options: list[Callable[[F], F]] = []
+    if not sync:
+        options.append(
+            click.option(
+                "-r", "--recursive", is_flag=True, help="Copy every file under a folder or prefix (see Folders below)."
+            )
+        )
+    options += [
+        click.option(
+            "--include",
+            multiple=True,
+            metavar="GLOB",
+            callback=_check_globs,
+            help=f"{pre}Take only files matching GLOB (repeatable; * ** ? [abc]).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="GLOB",
+            callback=_check_globs,
+            help=f"{pre}Leave out files matching GLOB (repeatable).",
+        ),
+        click.option(
+            "--update",
+            type=click.Choice(["missing", "changed", "all"]),
+            default=None,
+            help=f"{pre}Which files to write: absent ones (missing), also those whose size or time differ (changed), "
+            f"or all. Default: {'changed' if sync else 'missing'}.",
+        ),
+        click.option(
+            "--checksum",
+            is_flag=True,
+            help=f"{pre}Compare same-size files by content digest instead of time (implies --update changed).",
+        ),
+        click.option(
+            "--dry-run",
+            "dry_run",
+            is_flag=True,
+            help=f"{pre}Print what would be transferred, skipped and deleted; change nothing.",
+        ),
+        click.option(
+            "--transfers",
+            type=click.IntRange(min=1),
+            default=8,
+            show_default=True,
+            metavar="N",
+            help=f"{pre}Files in flight at once.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            metavar="N",
+            help=f"{pre}Tries again after a transient error, per file.",
+        ),
+        click.option("--fail-fast", "fail_fast", is_flag=True, help=f"{pre}Start no new file after a failure."),
+        click.option(
+            "--bwlimit",
+            type=RATE,
+            default=None,
+            metavar="RATE",
+            help=f"{pre}Bytes per second over all files: 10M, 512K, 1.5G, 1048576 (binary units).",
+        ),
+        click.option(
+            "--follow-symlinks",
+            "follow_symlinks",
+            is_flag=True,
+            help=f"{pre}Follow symbolic links in a local source (default: skip them).",
+        ),
+    ]
+    if sync:
+        options.append(
+            click.option(
+                "--delete",
+                is_flag=True,
+                help="Mirror: delete destination files the source lacks, after a run without failures.",
+            )
+        )
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def reject_tree_options(command: str) -> None:
+    """A usage error when a folder option was given without ``-r``."""
+    ctx = click.get_current_context()
+    given = [name for name in TREE_OPTION_NAMES if _given(ctx, name)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise click.UsageError(f"{command}: {flags}: for folders only (add -r)", ctx)
+
+
+@dataclass(frozen=True)
+class TreeArgs:
+    """The folder options of one command, as click parsed them."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    update: str | None = None
+    checksum: bool = False
+    dry_run: bool = False
+    transfers: int = 8
+    retries: int = 2
+    fail_fast: bool = False
+    bwlimit: float | None = None
+    follow_symlinks: bool = False
+    delete: bool = False
+    atomic: bool = False
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, atomic: bool) -> TreeArgs:
+        """From the command function's keyword arguments (other keys are ignored)."""
+        names = (*TREE_OPTION_NAMES, "delete")
+        return cls(**{name: params[name] for name in names if name in params}, atomic=atomic)
+
+    def resolved_update(self, command: Command) -> str:
+        """``--update``, or the command's default: ``changed`` for ``sync`` or with ``--checksum``, else ``missing``."""
+        if self.update is not None:
+            if self.checksum and self.update != "changed":
+                raise click.UsageError(f"--checksum compares files only with --update changed, not {self.update}")
+            return self.update
+        return "changed" if command == "sync" or self.checksum else "missing"
+
+
+# -- the plugin that keeps the result
+
+
+class BatchRecorder:
+    """Keeps the :class:`TreeResult` that ``post_batch`` sees: the summary after an interrupt or an error too."""
+
+    def __init__(self) -> None:
+        self.batch: Batch | None = None
+        self.result: TreeResult | None = None
+
+    @hookimpl(tryfirst=True)
+    def pre_batch(self, batch: Batch) -> None:
+        """Remember the first tree call of the command."""
+        if self.batch is None:
+            self.batch = batch
+
+    @hookimpl
+    def post_batch(self, batch: Batch, result: TreeResult) -> None:
+        """Remember its result."""
+        if batch is self.batch:
+            self.result = result
+
+
+# -- output
+
+
+_PLAN_VERB = {"transferred": "would transfer", "skipped": "would skip", "deleted": "would delete"}
+
+
+def plan_line(outcome: FileOutcome) -> str:
+    """``would transfer photos/a.jpg (new)``: one line of the dry-run plan."""
+    reason = f" ({outcome.reason})" if outcome.reason else ""
+    return f"{_PLAN_VERB[outcome.status]} {outcome.path}{reason}"
+
+
+def summary_line(command: str, source: str, destination: str, result: TreeResult) -> str:
+    """The summary line of a folder command.
+
+    ``upload /tmp/photos -> s3:photos: 3 transferred, 1 skipped, 0 failed, 0 deleted, 1.5 MiB in 0.42 s (3.6 MiB/s)``;
+    a dry run: ``... (dry run): 3 would be transferred, 1 skipped, 0 failed, 0 would be deleted, 1.5 MiB``.
+    """
+    n = len
+    if result.dry_run:
+        return (
+            f"{command} {source} -> {destination} (dry run): {n(result.transferred)} would be transferred, "
+            f"{n(result.skipped)} skipped, {n(result.failed)} failed, {n(result.deleted)} would be deleted, "
+            f"{format_bytes(result.bytes_transferred)}"
+        )
+    seconds = result.seconds
+    moved = result.bytes_transferred
+    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved else ""
+    return (
+        f"{command} {source} -> {destination}: {n(result.transferred)} transferred, {n(result.skipped)} skipped, "
+        f"{n(result.failed)} failed, {n(result.deleted)} deleted, "
+        f"{format_bytes(result.bytes_transferred)} in {seconds:.2f} s{rate}"
+    )
+
+
+def summary_json(
+    command: str, source: str, destination: str, result: TreeResult, code: int, error: BaseException | None
+) -> str:
+    """The summary as one JSON object (the last line of ``--json``)."""
+    data: dict[str, Any] = {
+        "operation": command,
+        "source": source,
+        "destination": destination,
+        "transferred": len(result.transferred),
+        "skipped": len(result.skipped),
+        "failed": len(result.failed),
+        "deleted": len(result.deleted),
+        "bytes": result.bytes_transferred,
+        "seconds": round(result.seconds, 6),
+        "dry_run": result.dry_run,
+        "ok": code == EXIT_OK,
+    }
+    if code != EXIT_OK:
+        data["error"] = error_message(error) if error is not None else f"{len(result.failed)} failed"
+        data["exit_code"] = code
+    return json.dumps(data)
+
+
+def tree_exit_code(failed: Mapping[str, BaseException]) -> int:
+    """0 when no file failed; the failures' exit code when they all share one; else 1.
+
+    A file cut by Ctrl-C counts as 130.
+    """
+    codes = {exit_code_for(error) for error in failed.values()}
+    if not codes:
+        return EXIT_OK
+    return codes.pop() if len(codes) == 1 else EXIT_ERROR
+
+
+class _OnFile:
+    """The ``on_file`` callback: counts files for the display, prints JSON lines, keeps a dry run's plan."""
+
+    def __init__(self, *, as_json: bool, dry_run: bool, progress: TreeProgress | None) -> None:
+        self.as_json = as_json
+        self.dry_run = dry_run
+        self.progress = progress
+        self.plan: list[FileOutcome] = []
+
+    def __call__(self, outcome: FileOutcome) -> None:
+        if self.progress is not None:
+            self.progress.file_done(outcome)
+        if self.dry_run:
+            self.plan.append(outcome)
+        elif self.as_json:
+            click.echo(json.dumps(outcome.as_dict()))
+
+    def print_plan(self) -> None:
+        """The dry run's plan, sorted by path, deletions last (failures go to stderr with the others)."""
+        for outcome in sorted(self.plan, key=lambda o: (o.status == "deleted", o.path)):
+            if self.as_json:
+                click.echo(json.dumps(outcome.as_dict()))
+            elif outcome.status != "failed":
+                click.echo(plan_line(outcome))
+
+
+def _print_failures(result: TreeResult, source: str, *, debug: bool) -> None:
+    """One line per failed file on stderr: ``remote-store-transfer: error: PATH: ErrorType: message``."""
+    for path, error in result.failed.items():
+        where = path or f"listing {source}"
+        if isinstance(error, KeyboardInterrupt):
+            click.echo(f"{PROG}: interrupted: {where}", err=True)
+            continue
+        if debug:
+            traceback.print_exception(error, file=sys.stderr)
+        click.echo(error_line(where, error, with_type=True), err=True)
+
+
+# -- the command
+
+
+def _root_name(location: Location) -> str:
+    path = os.path.abspath(location.path) if location.is_local else location.path
+    return os.path.basename(path.rstrip("/" + os.sep)) or (location.store or path)
+
+
+def _check_folders(command: str, src: Location, dst: Location) -> None:
+    """Usage errors for a local source or destination that exists but is not a folder."""
+    for location, role in ((src, "source"), (dst, "destination")):
+        if location.is_local and os.path.exists(location.path) and not os.path.isdir(location.path):
+            raise click.UsageError(f"{command}: the {role} {location.text!r} is not a folder")
+
+
+def run_tree_command(
+    command: Command,
+    src: Location,
+    dst: Location,
+    args: TreeArgs,
+    *,
+    config: str | None,
+    quiet: bool,
+    as_json: bool,
+    debug: bool,
+) -> int:
+    """Run one folder command; print the plan / JSON lines, the summary and the failures; return the exit code.
+
+    Raises:
+        click.UsageError: Both ends are local paths, a local end is not a folder, or options conflict.
+        StoreLookupError: A store name cannot be resolved (the caller reports it).
+    """
+    if src.is_local and dst.is_local:
+        raise click.UsageError(f"{command}: one end must be NAME:PREFIX, got two local paths")
+    update = args.resolved_update(command)
+    _check_folders(command, src, dst)
+    source = os.path.abspath(src.path) if src.is_local else src.text
+    destination = os.path.abspath(dst.path) if dst.is_local else dst.text
+    console = stderr_console()
+    draw = console.is_terminal and not console.is_dumb_terminal and not quiet and not args.dry_run
+    progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
+    recorder = BatchRecorder()
+    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress)
+
+    def report_file(outcome: FileOutcome) -> None:
+        # A plain function, not the object: the tree deep-copies its options (TreeOptions.plain() uses
+        # dataclasses.asdict), and an object holding a lock (the display's) cannot be copied.
+        on_file(outcome)
+
+    options: dict[str, Any] = {
+        "include": args.include,
+        "exclude": args.exclude,
+        "update": update,
+        "checksum": args.checksum,
+        "delete": args.delete,
+        "dry_run": args.dry_run,
+        "max_workers": args.transfers,
+        "on_file": report_file,
+        "atomic": args.atomic,
+        "retries": args.retries,
+        "fail_fast": args.fail_fast,
+        "max_bandwidth": args.bwlimit,
+        "follow_symlinks": args.follow_symlinks,
+    }
+    stores = Stores(config)
+    try:
+        src_store = None if src.is_local else stores.get(src.store or "", src.text)
+        dst_store = None if dst.is_local else stores.get(dst.store or "", dst.text)
+        call = _tree_call(src, dst, src_store, dst_store, options)
+        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress)
+    finally:
+        stores.close()
+    if result is None:
+        result = recorder.result
+    if args.dry_run:
+        on_file.print_plan()
+    return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+
+
+def _tree_call(
+    src: Location, dst: Location, src_store: Store | None, dst_store: Store | None, options: dict[str, Any]
+) -> Callable[[], TreeResult]:
+    if src_store is None:
+        assert dst_store is not None
+        return lambda: upload_tree(dst_store, src.path, dst.path, **options)
+    if dst_store is None:
+        return lambda: download_tree(src_store, src.path, dst.path, **options)
+    return lambda: transfer_tree(src_store, src.path, dst_store, dst.path, **options)
+
+
+def _run(
+    call: Callable[[], TreeResult], plugins: list[object], progress: TreeProgress | None
+) -> tuple[TreeResult | None, BaseException | None]:
+    """*call* with *plugins* registered; ``(result, None)`` or ``(None, the error)`` (Ctrl-C included)."""
+    pm = plugin_manager()
+    for plugin in plugins:
+        pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
+    result: TreeResult | None = None
+    error: BaseException | None = None
+    try:
+        result = call()
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported by the caller, with its exit code
+        error = exc
+    finally:
+        for plugin in plugins:
+            pm.unregister(plugin)
+        if progress is not None:
+            progress.stop(interrupted=isinstance(error, KeyboardInterrupt))
+    return result, error
+
+
+def _report(
+    command: str,
+    source: str,
+    destination: str,
+    result: TreeResult | None,
+    error: BaseException | None,
+    *,
+    quiet: bool,
+    as_json: bool,
+    debug: bool,
+) -> int:
+    """Print the summary (stdout), the failures and the error (stderr); the exit code."""
+    if error is not None:
+        code = exit_code_for(error)
+    else:
+        assert result is not None
+        code = tree_exit_code(result.failed)
+    if as_json:
+        click.echo(summary_json(command, source, destination, result or TreeResult(), code, error))
+    elif result is not None and not quiet:
+        click.echo(summary_line(command, source, destination, result))
+    sys.stdout.flush()
+    if result is not None:
+        _print_failures(result, source, debug=debug)
+    if isinstance(error, KeyboardInterrupt):
+        click.echo(f"{PROG}: interrupted: {command} {source} -> {destination}", err=True)
+        return EXIT_INTERRUPTED
+    if error is not None:
+        from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
+
+        where = source if isinstance(error, NotFound | FileNotFoundError) else f"{source} -> {destination}"
+        print_error(f"{command} {where}", error, debug=debug)
+    return code

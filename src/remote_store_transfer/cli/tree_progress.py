@@ -1,0 +1,246 @@
+"""The progress display of a folder command (``-r``, ``sync``): an overall bar and one line per file in flight.
+
+:class:`TreeProgress` is a plugin like the single-file bar: the CLI registers
+it in the process-wide plugin manager for one tree call, when stderr is a
+terminal. It draws on stderr, with rich:
+
+* the overall row: the bytes moved (of the total once the source listing has
+  been read to its end), the rate, the time left, and the files done (``3/10
+  files``; before the listing ends ``3 files, listing...``);
+* one row per file in flight: its relative path and its bytes (of its size
+  when known: an upload's).
+
+``pre_batch`` / ``post_batch`` run in the caller's thread; ``pre_transfer``,
+``on_chunk`` and ``post_transfer`` run in the tree's worker threads, so
+every change goes through rich's own lock (``Progress`` methods) or
+:attr:`TreeProgress._lock`. The CLI calls :meth:`TreeProgress.file_done`
+from its ``on_file`` callback (the caller's thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from remote_store_transfer.cli.progress import BinarySpeedColumn
+from remote_store_transfer.plugin import hookimpl
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeResult
+
+__all__ = ["TreeProgress", "relative_path"]
+
+_STATE = "cli.tree_progress"
+_NAME_WIDTH = 48
+
+
+def relative_path(path: str, root: str, *, local: bool) -> str:
+    """*path* relative to the tree root *root* (the same at both ends of a tree); *path* itself if not below it."""
+    if local:
+        base = root.rstrip("/" + os.sep)
+        if base and path.startswith(base) and path[len(base) : len(base) + 1] in ("/", os.sep):
+            return path[len(base) + 1 :]
+        return path
+    base = root.strip("/")
+    if not base:
+        return path.lstrip("/")
+    path = path.lstrip("/")
+    return path[len(base) + 1 :] if path.startswith(base + "/") else path
+
+
+def _files(n: int) -> str:
+    return "file" if n == 1 else "files"
+
+
+def _shorten(name: str, width: int = _NAME_WIDTH) -> str:
+    """*name* cut to *width* characters from the left (the end of a path says most)."""
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+class _FilesColumn(ProgressColumn):
+    """``3/10 files`` once the listing is complete, ``3 files, listing...`` before; failures appended."""
+
+    def __init__(self, owner: TreeProgress) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def render(self, task: Task) -> Text:
+        """The files counter of *owner*."""
+        return Text(self.owner.files_text(), style="progress.download")
+
+
+class TreeProgress:
+    """A live display of one tree call on *console* (stderr): see the module docs.
+
+    Args:
+        console: Where to draw (a terminal).
+        label: The overall row's label (``upload photos``).
+    """
+
+    def __init__(self, console: Console, label: str) -> None:
+        self.console = console
+        self.label = label
+        self._lock = threading.Lock()
+        self._batch: Batch | None = None
+        self._done = 0
+        self._failed = 0
+        self._total_set = False
+        self.overall = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(binary_units=True),
+            BinarySpeedColumn(),
+            TimeRemainingColumn(),
+            _FilesColumn(self),
+            console=console,
+        )
+        self.files = Progress(
+            TextColumn("  {task.description}"),
+            TaskProgressColumn(),
+            DownloadColumn(binary_units=True),
+            console=console,
+        )
+        self._task = self.overall.add_task(label, total=None)
+        self._live: Live | None = None
+
+    # -- what the columns read
+
+    def files_text(self) -> str:
+        """The files counter (read by the overall row at each refresh)."""
+        batch = self._batch
+        with self._lock:
+            done, failed = self._done, self._failed
+        if batch is not None and batch.listing_complete and batch.planned_files is not None:
+            text = f"{done}/{batch.planned_files} {_files(batch.planned_files)}"
+        else:
+            text = f"{done} {_files(done)}, listing..."
+        if failed:
+            text += f", {failed} failed"
+        return text
+
+    # -- the batch (caller's thread)
+
+    @hookimpl
+    def pre_batch(self, batch: Batch) -> None:
+        """Start the display for *batch* (the first tree call seen; a dry run draws nothing)."""
+        if self._batch is not None or batch.dry_run:
+            return
+        self._batch = batch
+        self._live = Live(
+            Group(self.overall, self.files),
+            console=self.console,
+            refresh_per_second=10,
+            transient=False,
+            # Output on stdout (--json lines) goes above the display only when stdout is this terminal too;
+            # redirected to a file or a pipe it must stay there.
+            redirect_stdout=sys.stdout.isatty(),
+        )
+        self._live.start()
+
+    def file_done(self, outcome: FileOutcome) -> None:
+        """Count one file that ended (the CLI's ``on_file``, in the caller's thread); Ctrl-C's are not counted."""
+        if outcome.status == "transferred" or (
+            outcome.status == "failed" and not isinstance(outcome.error, KeyboardInterrupt)
+        ):
+            with self._lock:
+                if outcome.status == "transferred":
+                    self._done += 1
+                else:
+                    self._failed += 1
+                    if outcome.size is not None:  # a file of the plan (not a listing error): it ended too
+                        self._done += 1
+        self._set_total()
+
+    def _set_total(self) -> None:
+        """Size the overall bar once the listing is complete."""
+        batch = self._batch
+        if self._total_set or batch is None or not batch.listing_complete or batch.planned_bytes is None:
+            return
+        self._total_set = True
+        self.overall.update(self._task, total=batch.planned_bytes)
+
+    @hookimpl(trylast=True)
+    def post_batch(self, batch: Batch, result: TreeResult) -> None:
+        """Bring the overall row to its final state: full when no file failed, else where it stopped."""
+        if batch is not self._batch:
+            return
+        self._set_total()
+        task = self.overall.tasks[0]
+        completed = task.completed  # every byte that moved, failed tries included
+        total = completed if not result.failed or task.total is None else max(task.total, completed)
+        self.overall.update(self._task, total=total)
+
+    def stop(self, *, interrupted: bool = False) -> None:
+        """Stop drawing (idempotent): the file rows go, the overall row stays on the screen (if bytes moved)."""
+        live, self._live = self._live, None
+        if live is None:
+            return
+        if interrupted:
+            self.overall.update(self._task, description=f"{self.label} [red]interrupted")
+        elif not self.overall.tasks[0].completed:
+            live.transient = True  # nothing moved (all skipped, or none started): the bar says nothing, erase it
+        for task in self.files.tasks:
+            self._remove(task.id)
+        live.update(self.overall, refresh=True)
+        live.stop()
+
+    # -- the files (worker threads)
+
+    def _mine(self, context: TransferContext) -> bool:
+        return self._batch is not None and context.batch is self._batch and self._live is not None
+
+    @hookimpl
+    def pre_transfer(self, context: TransferContext) -> None:
+        """Add a row for this file."""
+        if not self._mine(context):
+            return
+        batch = self._batch
+        assert batch is not None
+        root = batch.source
+        rel = relative_path(context.source.path, root.path, local=root.store is None)
+        task = self.files.add_task(_shorten(rel), total=context.size)
+        context.state[_STATE] = task
+
+    @hookimpl
+    def on_chunk(self, context: TransferContext, nbytes: int) -> None:
+        """Move the file's row and the overall row."""
+        task: TaskID | None = context.state.get(_STATE)
+        if task is None:
+            return
+        with contextlib.suppress(KeyError):  # the row is gone once the display stopped
+            self.files.update(task, completed=context.bytes_transferred)
+        self.overall.advance(self._task, nbytes)
+        self._set_total()
+
+    @hookimpl(trylast=True)
+    def post_transfer(self, context: TransferContext) -> None:
+        """Drop the file's row (the bytes of a failed try stay counted: they moved, as the summary says)."""
+        task: TaskID | None = context.state.pop(_STATE, None)
+        if task is not None:
+            self._remove(task)
+
+    def _remove(self, task: TaskID) -> None:
+        with contextlib.suppress(KeyError):  # already gone (the display stopped)
+            self.files.remove_task(task)

@@ -1,0 +1,176 @@
+"""In-process tests of the folder commands' small parts: rates, exit codes, output lines, the live display."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from remote_store import NotFound, PermissionDenied
+from rich.console import Console
+
+from remote_store_transfer import IntegrityError
+from remote_store_transfer.cli.tree import parse_rate, plan_line, summary_line, tree_exit_code
+from remote_store_transfer.cli.tree_progress import TreeProgress, relative_path
+from remote_store_transfer.context import Endpoint, TransferContext
+from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeResult
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [
+        ("10M", 10 * 1024**2),
+        ("512K", 512 * 1024),
+        ("1.5G", 1.5 * 1024**3),
+        ("1048576", 1048576),
+        ("2MiB", 2 * 1024**2),
+        ("2mb", 2 * 1024**2),
+        ("64k/s", 64 * 1024),
+        (" 1T ", 1024**4),
+        ("100B", 100),
+        (".5K", 512),
+    ],
+)
+def test_parse_rate(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["", "0", "0K", "-1M", "10Q", "1e6", "fast", "M", "1.2.3K", "10MM"])
+def test_parse_rate_rejects(text):
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate(text)
+
+
+def _integrity() -> IntegrityError:
+    return IntegrityError("sha256", "00" * 32, "ff" * 32, "a", "b")
+
+
+@pytest.mark.parametrize(
+    ("errors", "code"),
+    [
+        ([], 0),
+        ([PermissionDenied("no", path="a")], 5),
+        ([PermissionDenied("no", path="a"), PermissionError(13, "no")], 5),  # both mean "denied"
+        ([_integrity(), _integrity()], 6),
+        ([NotFound("gone", path="a")], 3),
+        ([NotFound("gone", path="a"), _integrity()], 1),
+        ([ConnectionError("x")], 1),
+        ([KeyboardInterrupt()], 130),
+    ],
+)
+def test_tree_exit_code(errors, code):
+    assert tree_exit_code({f"f{i}": error for i, error in enumerate(errors)}) == code
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "local", "rel"),
+    [
+        ("/data/src/a/b.txt", "/data/src", True, "a/b.txt"),
+        ("/data/src/a/b.txt", "/data/src/", True, "a/b.txt"),
+        ("src/a.txt", "src", True, "a.txt"),
+        ("/data/srcx/a.txt", "/data/src", True, "/data/srcx/a.txt"),
+        ("photos/2026/a.jpg", "photos", False, "2026/a.jpg"),
+        ("photos/2026/a.jpg", "/photos/", False, "2026/a.jpg"),
+        ("a.jpg", "", False, "a.jpg"),
+    ],
+)
+def test_relative_path(path, root, local, rel):
+    assert relative_path(path, root, local=local) == rel
+
+
+def test_summary_and_plan_lines():
+    result = TreeResult(
+        transferred=["a", "b"], skipped=["c"], deleted=["d"], failed={"e": OSError("x")}, bytes_transferred=3 * 1024**2
+    )
+    result.seconds = 2.0
+    assert summary_line("sync", "/src", "s3:dst", result) == (
+        "sync /src -> s3:dst: 2 transferred, 1 skipped, 1 failed, 1 deleted, 3.0 MiB in 2.00 s (1.5 MiB/s)"
+    )
+    result.dry_run = True
+    assert summary_line("sync", "/src", "s3:dst", result) == (
+        "sync /src -> s3:dst (dry run): 2 would be transferred, 1 skipped, 1 failed, 1 would be deleted, 3.0 MiB"
+    )
+    assert (
+        plan_line(FileOutcome("a/b.txt", "transferred", reason="new", dry_run=True)) == "would transfer a/b.txt (new)"
+    )
+    assert plan_line(FileOutcome("c", "skipped", reason="exists", dry_run=True)) == "would skip c (exists)"
+    assert plan_line(FileOutcome("d", "deleted", reason="not in source")) == "would delete d (not in source)"
+    assert plan_line(FileOutcome("e", "skipped")) == "would skip e"
+
+
+def _render(renderable: object) -> str:
+    console = Console(file=io.StringIO(), width=140, force_terminal=False, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_display_counts_files_and_bytes_from_many_threads():
+    console = Console(file=io.StringIO(), width=140, force_terminal=True, color_system=None)
+    display = TreeProgress(console, "upload src")
+    batch = Batch("upload_tree", Endpoint(None, "/data/src"), Endpoint(None, "/data/dst"), {})
+    display.pre_batch(batch)
+    try:
+        assert display.files_text() == "0 files, listing..."
+        contexts = [
+            TransferContext(
+                "upload",
+                Endpoint(None, f"/data/src/dir/f{i}.bin"),
+                Endpoint(None, f"/data/dst/dir/f{i}.bin"),
+                overwrite=False,
+                on_progress=None,
+                size=200 * 100,
+                batch=batch,
+            )
+            for i in range(8)
+        ]
+        for context in contexts:
+            display.pre_transfer(context)
+        rows = _render(display.files)
+        assert [line.split()[0] for line in rows.splitlines()] == [f"dir/f{i}.bin" for i in range(8)]
+
+        def move(context: TransferContext) -> None:
+            for _ in range(200):
+                context.bytes_transferred += 100
+                display.on_chunk(context, 100)
+
+        threads = [threading.Thread(target=move, args=(context,)) for context in contexts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert display.overall.tasks[0].completed == 8 * 200 * 100
+        assert "0 files, listing..." in _render(display.overall)  # the listing has not ended: no total yet
+
+        batch.planned_files, batch.planned_bytes, batch.listing_complete = 8, 8 * 200 * 100, True
+        result = TreeResult()
+        for i, context in enumerate(contexts):
+            display.post_transfer(context)
+            outcome = FileOutcome(f"dir/f{i}.bin", "transferred", 20_000, 20_000, "new", attempts=1)
+            result.add(outcome)
+            display.file_done(outcome)
+        assert display.files.tasks == []
+        assert display.overall.tasks[0].total == 8 * 200 * 100
+        assert display.files_text() == "8/8 files"
+        display.post_batch(batch, result)
+        assert "100%" in _render(display.overall)
+    finally:
+        display.stop()
+    assert "8/8 files" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_display_ignores_other_batches_and_dry_runs():
+    console = Console(file=io.StringIO(), width=100, force_terminal=True, color_system=None)
+    display = TreeProgress(console, "sync x")
+    dry = Batch("download_tree", Endpoint(None, "a"), Endpoint(None, "b"), {"dry_run": True})
+    display.pre_batch(dry)
+    assert display.files_text() == "0 files, listing..."
+    other = Batch("upload_tree", Endpoint(None, "a"), Endpoint(None, "b"), {})
+    context = TransferContext(
+        "upload", Endpoint(None, "a/x"), Endpoint(None, "b/x"), overwrite=False, on_progress=None, batch=other
+    )
+    display.pre_transfer(context)  # no display was started: nothing happens
+    display.on_chunk(context, 10)
+    display.post_transfer(context)
+    assert display.files.tasks == []
+    display.stop()
+    assert console.file.getvalue() == ""  # type: ignore[attr-defined]

@@ -88,7 +88,8 @@ class IncompleteTransferError(TransferError):
     connection drops (paramiko turns a failed send into end-of-file). When
     the size is known (the local file of an upload, or a size a
     ``pre_transfer`` plugin set, as ``integrity`` and ``policy`` do) the core
-    raises this error instead of reporting success. When the check fires
+    raises this error instead of reporting success; the tree calls set the
+    size from their listing. When the check fires
     before the destination is committed (every download; an upload or a
     transfer whose chunks are observed, by ``on_progress`` or an
     ``on_chunk`` plugin such as ``integrity``) an ``atomic=True``

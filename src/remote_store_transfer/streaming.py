@@ -224,9 +224,13 @@ def download(
     on_progress: Callable[[int], None] | None,
     atomic: bool,
     *,
+    size: int | None = None,
     batch: Batch | None = None,
 ) -> None:
-    """Stream a store file to a local path (see :func:`remote_store_transfer.download`)."""
+    """Stream a store file to a local path (see :func:`remote_store_transfer.download`).
+
+    *size* (``context.size``: the source's size from the tree's listing) and *batch* are for the tree calls.
+    """
     dest = os.fspath(local_path)
     if not overwrite and os.path.exists(dest):  # before store.read() (XFER-008)
         raise FileExistsError(f"Local file already exists: {dest}")
@@ -236,6 +240,7 @@ def download(
         Endpoint(None, dest),
         overwrite=overwrite,
         on_progress=on_progress,
+        size=size,
         atomic=atomic,
         batch=batch,
     )
@@ -323,16 +328,21 @@ def transfer(
     on_progress: Callable[[int], None] | None,
     atomic: bool,
     *,
+    size: int | None = None,
     metadata: Mapping[str, str] | None = None,
     batch: Batch | None = None,
 ) -> None:
-    """Stream a file from one store to another (see :func:`remote_store_transfer.transfer`)."""
+    """Stream a file from one store to another (see :func:`remote_store_transfer.transfer`).
+
+    *size*, *metadata* and *batch* are for the tree calls (see :func:`upload` and :func:`download`).
+    """
     context = TransferContext(
         "transfer",
         Endpoint(src_store, src_path),
         Endpoint(dst_store, dst_path),
         overwrite=overwrite,
         on_progress=on_progress,
+        size=size,
         atomic=atomic,
         batch=batch,
     )

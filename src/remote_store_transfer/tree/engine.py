@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from remote_store import AlreadyExists, Capability, CapabilityNotSupported, NotFound
@@ -22,7 +22,7 @@ from remote_store import AlreadyExists, Capability, CapabilityNotSupported, NotF
 from remote_store_transfer import streaming
 from remote_store_transfer.capturing import capture
 from remote_store_transfer.context import Endpoint
-from remote_store_transfer.errors import TransferDenied, TreeOverlapError
+from remote_store_transfer.errors import TransferDenied, TransferError, TreeOverlapError
 from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.tree.filters import PathFilter
 from remote_store_transfer.tree.plan import UPDATES, Decision, Side, Update, check, decide
@@ -58,6 +58,9 @@ _NOTHING_WRITTEN = (
     PermissionError,
 )
 """Errors after which a failed file's destination is not ours to clean up (nothing was written by us)."""
+
+
+_NOT_PLAIN = frozenset({"executor", "on_progress", "on_file", "filter"})
 
 
 @dataclass
@@ -118,7 +121,7 @@ class TreeOptions:
 
     def plain(self) -> dict[str, Any]:
         """The options as plain data, for ``Batch.options`` (no callbacks, no executor)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("executor", "on_progress", "on_file", "filter")}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_PLAIN}
         data["include"], data["exclude"] = list(self.include), list(self.exclude)
         return data
 
@@ -183,6 +186,8 @@ class _Tree:
         self.runner = runner
         self.dispatch = pm.dispatch
         self.index: dict[str, Entry] = {}
+        self.seen = 0
+        """Source entries the walk yielded (taken by the filters)."""
         self.keeps_mtime = dst.store is not None and dst.store.supports(Capability.USER_METADATA)
         self.bandwidth = Bandwidth(options.max_bandwidth) if options.max_bandwidth else None
 
@@ -215,6 +220,7 @@ class _Tree:
         planned_files = planned_bytes = 0
         try:
             for entry in self.walk():
+                self.seen += 1
                 dst = self.index.pop(entry.path, None)
                 if entry.error is not None:
                     yield FileOutcome(entry.path, "failed", error=entry.error, dry_run=options.dry_run)
@@ -329,7 +335,15 @@ class _Tree:
             local = self.dst_path(rel)
             os.makedirs(os.path.dirname(local), exist_ok=True)
             streaming.download(
-                dispatch, src_store, self.src_path(rel), local, overwrite, self.progress, options.atomic, batch=batch
+                dispatch,
+                src_store,
+                self.src_path(rel),
+                local,
+                overwrite,
+                self.progress,
+                options.atomic,
+                size=entry.size,
+                batch=batch,
             )
             if entry.mtime is not None:  # the source's modification time travels with the file
                 os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
@@ -343,6 +357,7 @@ class _Tree:
                 overwrite,
                 self.progress,
                 options.atomic,
+                size=entry.size,
                 metadata=metadata,
                 batch=batch,
             )
@@ -363,11 +378,23 @@ class _Tree:
     # -- deletions (after a clean run)
 
     def deletions(self) -> Iterator[FileOutcome | Callable[[], FileOutcome | None]]:
-        """The destination files the source does not have (and the filters take): outcomes or delete tasks."""
+        """The destination files the source does not have (and the filters take): outcomes or delete tasks.
+
+        A source that held no file at all deletes nothing: an empty or mistyped
+        source would otherwise wipe the whole destination. That is a failure
+        under the empty path ``""``.
+        """
         taken = self.options.filter
-        for rel, entry in sorted(self.index.items()):
-            if entry.skip is not None or not taken(rel):
-                continue
+        doomed = [(rel, entry) for rel, entry in sorted(self.index.items()) if entry.skip is None and taken(rel)]
+        if doomed and self.seen == 0:
+            refusal = TransferError(
+                f"{self.batch.operation}: the source {self.src.describe()} holds no file: refusing to delete the "
+                f"{len(doomed)} files under {self.dst.describe()} (an empty or mistyped source would wipe the "
+                "destination); delete them directly if that is what you want"
+            )
+            yield FileOutcome("", "failed", error=refusal, dry_run=self.options.dry_run)
+            return
+        for rel, entry in doomed:
             if self.options.dry_run:
                 yield FileOutcome(rel, "deleted", size=entry.size, reason="not in source", dry_run=True)
             else:

@@ -117,6 +117,8 @@ class FileOutcome:
         error: The exception of a failed file, else ``None``.
         attempts: How many times the transfer was tried (0 when skipped).
         dry_run: ``True`` when nothing was moved (the outcome is the plan).
+        transfer_ids: The ``context.id`` of each try of this file (one per
+            ``pre_transfer`` / ``post_transfer`` pair), in order.
     """
 
     path: str
@@ -127,6 +129,7 @@ class FileOutcome:
     error: BaseException | None = None
     attempts: int = 0
     dry_run: bool = False
+    transfer_ids: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (the error as ``"Type: message"``)."""

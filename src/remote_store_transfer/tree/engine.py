@@ -12,32 +12,30 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from remote_store import AlreadyExists, Capability, CapabilityNotSupported, NotFound
+from remote_store import Capability
 
-from remote_store_transfer import streaming
-from remote_store_transfer.capturing import capture
 from remote_store_transfer.context import Endpoint
-from remote_store_transfer.errors import TransferDenied, TransferError, TreeOverlapError
+from remote_store_transfer.errors import TransferError, TreeOverlapError
 from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.tree.filters import PathFilter
-from remote_store_transfer.tree.plan import UPDATES, Decision, Side, Update, check, decide
-from remote_store_transfer.tree.runner import Bandwidth, Runner, retrying
+from remote_store_transfer.tree.mover import Mover
+from remote_store_transfer.tree.plan import UPDATES, Update, decide
+from remote_store_transfer.tree.runner import Bandwidth, Runner, Task
+from remote_store_transfer.tree.shipping import SharedStore
 from remote_store_transfer.tree.walk import (
     Entry,
     index_local,
     index_store,
-    join,
-    mtime_metadata,
     walk_local,
     walk_store,
 )
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterator, Sequence
 
     from remote_store import Store
@@ -47,18 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["TreeOptions", "run_tree"]
 
 log = logging.getLogger("remote_store_transfer")
-
-_NOTHING_WRITTEN = (
-    AlreadyExists,
-    FileExistsError,
-    TransferDenied,
-    CapabilityNotSupported,
-    NotFound,
-    FileNotFoundError,
-    PermissionError,
-)
-"""Errors after which a failed file's destination is not ours to clean up (nothing was written by us)."""
-
 
 _NOT_PLAIN = frozenset({"executor", "on_progress", "on_file", "filter"})
 
@@ -182,7 +168,6 @@ class _Tree:
         self.batch = batch
         self.options = options
         self.src, self.dst = src, dst
-        self.src_side, self.dst_side = Side(src.store, src.path), Side(dst.store, dst.path)
         self.runner = runner
         self.dispatch = pm.dispatch
         self.index: dict[str, Entry] = {}
@@ -190,14 +175,31 @@ class _Tree:
         """Source entries the walk yielded (taken by the filters)."""
         self.keeps_mtime = dst.store is not None and dst.store.supports(Capability.USER_METADATA)
         self.bandwidth = Bandwidth(options.max_bandwidth) if options.max_bandwidth else None
+        self.src_shared = SharedStore(src.store)
+        same = dst.store is not None and dst.store is src.store
+        self.dst_shared = self.src_shared if same else SharedStore(dst.store)
+        self.mover = Mover(
+            pm.dispatch,
+            batch,
+            self.src_shared,
+            src.path,
+            self.dst_shared,
+            dst.path,
+            atomic=options.atomic,
+            retries=options.retries,
+            modify_window=options.modify_window,
+            dry_run=options.dry_run,
+            keeps_mtime=self.keeps_mtime,
+            progress=self.progress,
+            cancel=runner.cancel,
+            halt=runner.halt,
+        )
 
-    # -- paths
-
-    def src_path(self, rel: str) -> str:
-        return join(self.src.path, rel) if self.src.store is not None else os.path.join(self.src.path, rel)
-
-    def dst_path(self, rel: str) -> str:
-        return join(self.dst.path, rel) if self.dst.store is not None else os.path.join(self.dst.path, rel)
+    def close(self) -> None:
+        """Close the per-thread stores opened for this tree."""
+        self.src_shared.close()
+        if self.dst_shared is not self.src_shared:
+            self.dst_shared.close()
 
     # -- walk and plan
 
@@ -205,7 +207,9 @@ class _Tree:
         taken = self.options.filter
         if self.src.store is None:
             return walk_local(self.src.path, taken, follow_symlinks=self.options.follow_symlinks)
-        return walk_store(self.src.store, self.src.path, taken)
+        listing = walk_store(self.src.store, self.src.path, taken)
+        lock = self.src_shared.lock
+        return listing if lock is None else _locked(listing, lock)
 
     def load_index(self) -> None:
         """List the destination once (instead of one existence check per file)."""
@@ -214,7 +218,7 @@ class _Tree:
         else:
             self.index = index_store(self.dst.store, self.dst.path)
 
-    def items(self) -> Iterator[FileOutcome | Callable[[], FileOutcome | None]]:
+    def items(self) -> Iterator[FileOutcome | Task]:
         """The source listing, planned file by file: skipped outcomes, and tasks for the runner."""
         options, batch = self.options, self.batch
         planned_files = planned_bytes = 0
@@ -243,62 +247,13 @@ class _Tree:
                     continue
                 planned_files += 1
                 planned_bytes += entry.size
-                yield functools.partial(self.task, entry, decision)
+                yield Task(entry.path, functools.partial(self.mover.task, entry, decision))
         except Exception as exc:  # noqa: BLE001 -- the listing itself failed: the tree is incomplete (and nothing is deleted)
             exc.add_note(f"while listing {self.src.describe()}")
             yield FileOutcome("", "failed", error=exc, dry_run=options.dry_run)
             return
         batch.planned_files, batch.planned_bytes = planned_files, planned_bytes
         batch.listing_complete = True
-
-    # -- one file (in a worker)
-
-    def task(self, entry: Entry, decision: Decision) -> FileOutcome | None:
-        """Check, then move one file with retries; never raises (the error is in the outcome)."""
-        runner, options = self.runner, self.options
-        if runner.halt.is_set():
-            return None
-        rel = entry.path
-        attempts = 0
-        moved = 0
-        partial_left = decision.reason == "new" and not options.atomic
-
-        def attempt(n: int) -> None:
-            nonlocal attempts, moved
-            attempts = n
-            if n > 1 and partial_left:  # a new file's earlier try left bytes: start it afresh
-                self.remove_partial(rel)
-            with capture() as contexts:
-                try:
-                    self.move(entry, decision)
-                finally:
-                    moved = contexts[-1].bytes_transferred if contexts else 0
-
-        try:
-            if decision.action == "check":
-                decision = retrying(
-                    lambda n: check(
-                        decision,
-                        entry,
-                        self.src_side,
-                        self.src_path(rel),
-                        self.dst_side,
-                        self.dst_path(rel),
-                        options.modify_window,
-                    ),
-                    options.retries,
-                    runner.cancel,
-                )
-                if decision.action == "skip":
-                    return FileOutcome(rel, "skipped", size=entry.size, reason=decision.reason, dry_run=options.dry_run)
-            if options.dry_run:
-                return FileOutcome(rel, "transferred", entry.size, entry.size, decision.reason, dry_run=True)
-            retrying(attempt, options.retries, runner.cancel)
-        except BaseException as exc:  # noqa: BLE001 -- the outcome carries it to the caller's thread
-            if partial_left and not isinstance(exc, _NOTHING_WRITTEN):
-                self.remove_partial(rel)
-            return FileOutcome(rel, "failed", moved, entry.size, decision.reason, exc, attempts)
-        return FileOutcome(rel, "transferred", moved, entry.size, decision.reason, attempts=attempts)
 
     def progress(self, nbytes: int) -> None:
         """Every chunk of every file: the bandwidth limit, the caller's ``on_progress``, the interrupt."""
@@ -310,74 +265,9 @@ class _Tree:
         if self.runner.cancel.is_set():
             raise KeyboardInterrupt(f"{self.batch.operation} interrupted")
 
-    def move(self, entry: Entry, decision: Decision) -> None:
-        """One try at one file, through the single-file core."""
-        options, dispatch, batch, rel = self.options, self.dispatch, self.batch, entry.path
-        src_store, dst_store = self.src.store, self.dst.store
-        # A file absent from the destination listing: on a store, no per-file existence check (the race is
-        # documented); on a local disk, created exclusively (cheap, and nothing that appeared meanwhile is lost).
-        overwrite = decision.overwrite or dst_store is not None
-        metadata = mtime_metadata(entry.mtime) if self.keeps_mtime and entry.mtime is not None else None
-        if src_store is None:
-            assert dst_store is not None
-            streaming.upload(
-                dispatch,
-                dst_store,
-                self.src_path(rel),
-                self.dst_path(rel),
-                overwrite,
-                self.progress,
-                options.atomic,
-                metadata=metadata,
-                batch=batch,
-            )
-        elif dst_store is None:
-            local = self.dst_path(rel)
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            streaming.download(
-                dispatch,
-                src_store,
-                self.src_path(rel),
-                local,
-                overwrite,
-                self.progress,
-                options.atomic,
-                size=entry.size,
-                batch=batch,
-            )
-            if entry.mtime is not None:  # the source's modification time travels with the file
-                os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
-        else:
-            streaming.transfer(
-                dispatch,
-                src_store,
-                self.src_path(rel),
-                dst_store,
-                self.dst_path(rel),
-                overwrite,
-                self.progress,
-                options.atomic,
-                size=entry.size,
-                metadata=metadata,
-                batch=batch,
-            )
-
-    def remove_partial(self, rel: str) -> None:
-        """Remove what a failed, non-atomic write of a new file left at the destination (so a re-run redoes it)."""
-        path = self.dst_path(rel)
-        try:
-            if self.dst.store is None:
-                os.unlink(path)
-            else:
-                self.dst.store.delete(path, missing_ok=True)
-        except FileNotFoundError:
-            pass
-        except Exception as exc:  # noqa: BLE001 -- reported, never hides the file's own error
-            log.warning("could not remove the partial file %s after a failure: %s", path, exc)
-
     # -- deletions (after a clean run)
 
-    def deletions(self) -> Iterator[FileOutcome | Callable[[], FileOutcome | None]]:
+    def deletions(self) -> Iterator[FileOutcome | Task]:
         """The destination files the source does not have (and the filters take): outcomes or delete tasks.
 
         A source that held no file at all deletes nothing: an empty or mistyped
@@ -398,20 +288,17 @@ class _Tree:
             if self.options.dry_run:
                 yield FileOutcome(rel, "deleted", size=entry.size, reason="not in source", dry_run=True)
             else:
-                yield functools.partial(self.delete, rel, entry.size)
+                yield Task(rel, functools.partial(self.mover.delete, rel, entry.size))
 
-    def delete(self, rel: str, size: int) -> FileOutcome | None:
-        if self.runner.halt.is_set():
-            return None
-        path = self.dst_path(rel)
-        try:
-            if self.dst.store is None:
-                os.unlink(path)
-            else:
-                self.dst.store.delete(path, missing_ok=True)
-        except BaseException as exc:  # noqa: BLE001 -- the outcome carries it
-            return FileOutcome(rel, "failed", size=size, reason="delete", error=exc)
-        return FileOutcome(rel, "deleted", size=size, reason="not in source")
+
+def _locked(items: Iterator[Entry], lock: threading.Lock) -> Iterator[Entry]:
+    """*items*, each one taken under *lock* (a listing of a store that the workers use too)."""
+    while True:
+        with lock:
+            item = next(items, None)
+        if item is None:
+            return
+        yield item
 
 
 def _post_batch(pm: TransferPluginManager, batch: Batch, result: TreeResult, error: BaseException | None) -> None:
@@ -471,6 +358,7 @@ def run_tree(
         error = exc
         raise
     finally:
+        tree.close()
         result.seconds = batch.elapsed()
         _post_batch(pm, batch, result, error)
     return result
@@ -496,6 +384,7 @@ def _dry_run(pm: TransferPluginManager, tree: _Tree, result: TreeResult) -> Tree
         error = exc
         raise
     finally:
+        tree.close()
         result.seconds = tree.batch.elapsed()
         _post_batch(pm, tree.batch, result, error)
     return result

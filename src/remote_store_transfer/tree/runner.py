@@ -26,7 +26,7 @@ import random
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from remote_store import (
     AlreadyExists,
@@ -57,7 +57,18 @@ __all__ = [
 
 T = TypeVar("T")
 
-Task = "Callable[[], FileOutcome | None]"
+
+class Task(NamedTuple):
+    """One file's work for the runner: its relative path, and a call that returns its outcome.
+
+    The call returns ``None`` when the file did not start (the tree was
+    halted meanwhile). It runs on the executor; if it raises there (a worker
+    process died, a payload did not pickle), the file fails with that error.
+    """
+
+    path: str
+    call: Callable[[], FileOutcome | None]
+
 
 RETRIED: tuple[type[BaseException], ...] = (
     BackendUnavailable,
@@ -171,7 +182,7 @@ class Runner:
         """Set when no new task may start (a fail-fast failure, or :attr:`cancel`)."""
         self.interrupted: BaseException | None = None
 
-    def run(self, items: Iterable[FileOutcome | Callable[[], FileOutcome | None]], result: TreeResult) -> None:
+    def run(self, items: Iterable[FileOutcome | Task], result: TreeResult) -> None:
         """Run every task of *items* and record every outcome in *result*.
 
         Raises:
@@ -181,7 +192,7 @@ class Runner:
         own = self.executor is None
         executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="rst-tree") if own else self.executor
         assert executor is not None
-        pending: set[Future[FileOutcome | None]] = set()
+        pending: dict[Future[FileOutcome | None], str] = {}
         try:
             for item in items:
                 if isinstance(item, FileOutcome):
@@ -191,7 +202,7 @@ class Runner:
                         self._collect(pending, result)
                     if self.halt.is_set():
                         break
-                    pending.add(executor.submit(contextvars.copy_context().run, item))
+                    pending[executor.submit(contextvars.copy_context().run, item.call)] = item.path
                 if self.halt.is_set():
                     break
             while pending:
@@ -209,14 +220,13 @@ class Runner:
         if self.interrupted is not None:
             raise KeyboardInterrupt("tree interrupted") from self.interrupted
 
-    def _collect(self, pending: set[Future[FileOutcome | None]], result: TreeResult) -> None:
+    def _collect(self, pending: dict[Future[FileOutcome | None], str], result: TreeResult) -> None:
         """Wait for at least one task to end; record what ended and take it out of *pending*."""
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
-            pending.discard(future)
-            self._record(future.result(), result)
+            self._record(_outcome(future, pending.pop(future)), result)
 
-    def _drain(self, pending: set[Future[FileOutcome | None]], result: TreeResult) -> None:
+    def _drain(self, pending: dict[Future[FileOutcome | None], str], result: TreeResult) -> None:
         """Wait for every task in flight after an interrupt or error; record outcomes, never raise."""
         while pending:
             try:
@@ -224,8 +234,7 @@ class Runner:
             except KeyboardInterrupt:  # a second Ctrl-C: keep waiting for the tasks to end
                 continue
             for future in done:
-                pending.discard(future)
-                outcome = future.result()
+                outcome = _outcome(future, pending.pop(future))
                 if outcome is not None:
                     result.add(outcome)
                     if self.on_file is not None:
@@ -247,3 +256,12 @@ class Runner:
                 self.halt.set()
         if self.on_file is not None:
             self.on_file(outcome)
+
+
+def _outcome(future: Future[FileOutcome | None], path: str) -> FileOutcome | None:
+    """The outcome of a finished task; a task that raised on the executor fails its file with that error."""
+    try:
+        return future.result()
+    except BaseException as exc:  # noqa: BLE001 -- a dead worker process, a payload that did not pickle...
+        exc.add_note(f"the file {path!r} could not run on the executor")
+        return FileOutcome(path, "failed", error=exc)

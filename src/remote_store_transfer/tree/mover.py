@@ -1,0 +1,268 @@
+"""One file of a tree: check it, move it through the single-file core with retries, or delete it.
+
+A :class:`Mover` does the per-file work for the runner, in whatever thread or
+process the file runs in: in the caller's thread pool (the usual case) or in
+a worker process (:mod:`remote_store_transfer.tree.worker` builds one there).
+It never raises: a file's error travels in its
+:class:`~remote_store_transfer.tree.batch.FileOutcome`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from remote_store import AlreadyExists, CapabilityNotSupported, NotFound
+
+from remote_store_transfer import streaming
+from remote_store_transfer.capturing import capture
+from remote_store_transfer.context import Endpoint
+from remote_store_transfer.errors import TransferDenied
+from remote_store_transfer.tree.batch import FileOutcome
+from remote_store_transfer.tree.plan import Side, check
+from remote_store_transfer.tree.runner import retrying
+from remote_store_transfer.tree.walk import join, mtime_metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from remote_store_transfer.plugin.manager import Dispatch
+    from remote_store_transfer.tree.batch import Batch
+    from remote_store_transfer.tree.plan import Decision
+    from remote_store_transfer.tree.shipping import SharedStore
+    from remote_store_transfer.tree.walk import Entry
+
+__all__ = ["Mover"]
+
+log = logging.getLogger("remote_store_transfer")
+
+_NOTHING_WRITTEN = (
+    AlreadyExists,
+    FileExistsError,
+    TransferDenied,
+    CapabilityNotSupported,
+    NotFound,
+    FileNotFoundError,
+    PermissionError,
+)
+"""Errors after which a failed file's destination is not ours to clean up (nothing was written by us)."""
+
+
+class Mover:
+    """The per-file work of one tree call.
+
+    Args:
+        dispatch: The plugin manager's dispatch (every hook fires per file).
+        batch: The tree call, for ``context.batch``.
+        src: The source store as the worker threads share it (its ``store`` is ``None``: a local folder).
+        src_root: The source root: a prefix in the store, or a local folder.
+        dst: The destination store, likewise.
+        dst_root: The destination root.
+        atomic: Write every file atomically.
+        retries: Transient errors are retried this many times per file.
+        modify_window: Seconds within which modification times are equal (for checks).
+        dry_run: Decide only; move nothing.
+        keeps_mtime: The destination store keeps user metadata: send the source's mtime.
+        progress: Called with every chunk's byte count (``None``: nothing observes chunks).
+        cancel: Set on an interrupt: retries stop waiting.
+        halt: Set when no new file may start.
+    """
+
+    def __init__(
+        self,
+        dispatch: Dispatch,
+        batch: Batch,
+        src: SharedStore,
+        src_root: str,
+        dst: SharedStore,
+        dst_root: str,
+        *,
+        atomic: bool,
+        retries: int,
+        modify_window: float,
+        dry_run: bool,
+        keeps_mtime: bool,
+        progress: Callable[[int], None] | None,
+        cancel: threading.Event | None = None,
+        halt: threading.Event | None = None,
+    ) -> None:
+        self.dispatch = dispatch
+        self.batch = batch
+        self._src, self._dst = src, dst
+        self._src_root, self._dst_root = src_root, dst_root
+        self._locks = tuple({id(lock): lock for lock in (src.lock, dst.lock) if lock is not None}.values())
+        self.atomic = atomic
+        self.retries = retries
+        self.modify_window = modify_window
+        self.dry_run = dry_run
+        self.keeps_mtime = keeps_mtime
+        self.progress = progress
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.halt = halt if halt is not None else threading.Event()
+
+    @property
+    def src(self) -> Endpoint:
+        """The source root, with the store this thread may use."""
+        return Endpoint(self._src.get(), self._src_root)
+
+    @property
+    def dst(self) -> Endpoint:
+        """The destination root, with the store this thread may use."""
+        return Endpoint(self._dst.get(), self._dst_root)
+
+    def src_path(self, rel: str) -> str:
+        """The source path of relative path *rel* (a store path or a local path)."""
+        root = self._src_root
+        return join(root, rel) if self._src.store is not None else os.path.join(root, rel)
+
+    def dst_path(self, rel: str) -> str:
+        """The destination path of relative path *rel*."""
+        root = self._dst_root
+        return join(root, rel) if self._dst.store is not None else os.path.join(root, rel)
+
+    def task(self, entry: Entry, decision: Decision) -> FileOutcome | None:
+        """Check, then move one file with retries; never raises (the error is in the outcome)."""
+        if self.halt.is_set():
+            return None
+        with contextlib.ExitStack() as stack:
+            for lock in self._locks:  # a store that is not thread-safe: one thread at a time
+                stack.enter_context(lock)
+            return self._task(entry, decision)
+
+    def _task(self, entry: Entry, decision: Decision) -> FileOutcome:
+        rel = entry.path
+        attempts = 0
+        moved = 0
+        transfer_ids: list[str] = []
+        partial_left = decision.reason == "new" and not self.atomic
+
+        def attempt(n: int) -> None:
+            nonlocal attempts, moved
+            attempts = n
+            if n > 1 and partial_left:  # a new file's earlier try left bytes: start it afresh
+                self.remove_partial(rel)
+            with capture() as contexts:
+                try:
+                    self.move(entry, decision)
+                finally:
+                    if contexts:
+                        moved = contexts[-1].bytes_transferred
+                        transfer_ids.append(contexts[-1].id)
+
+        try:
+            if decision.action == "check":
+                decision = retrying(
+                    lambda n: check(
+                        decision,
+                        entry,
+                        Side(self._src.get(), self._src_root),
+                        self.src_path(rel),
+                        Side(self._dst.get(), self._dst_root),
+                        self.dst_path(rel),
+                        self.modify_window,
+                    ),
+                    self.retries,
+                    self.cancel,
+                )
+                if decision.action == "skip":
+                    return FileOutcome(rel, "skipped", size=entry.size, reason=decision.reason, dry_run=self.dry_run)
+            if self.dry_run:
+                return FileOutcome(rel, "transferred", entry.size, entry.size, decision.reason, dry_run=True)
+            retrying(attempt, self.retries, self.cancel)
+        except BaseException as exc:  # noqa: BLE001 -- the outcome carries it to the caller's thread
+            if partial_left and not isinstance(exc, _NOTHING_WRITTEN):
+                self.remove_partial(rel)
+            outcome = FileOutcome(rel, "failed", moved, entry.size, decision.reason, exc, attempts)
+        else:
+            outcome = FileOutcome(rel, "transferred", moved, entry.size, decision.reason, attempts=attempts)
+        outcome.transfer_ids = tuple(transfer_ids)
+        return outcome
+
+    def move(self, entry: Entry, decision: Decision) -> None:
+        """One try at one file, through the single-file core."""
+        dispatch, batch, rel, atomic = self.dispatch, self.batch, entry.path, self.atomic
+        src_store, dst_store = self.src.store, self.dst.store
+        # A file absent from the destination listing: on a store, no per-file existence check (the race is
+        # documented); on a local disk, created exclusively (cheap, and nothing that appeared meanwhile is lost).
+        overwrite = decision.overwrite or dst_store is not None
+        metadata = mtime_metadata(entry.mtime) if self.keeps_mtime and entry.mtime is not None else None
+        if src_store is None:
+            assert dst_store is not None
+            streaming.upload(
+                dispatch,
+                dst_store,
+                self.src_path(rel),
+                self.dst_path(rel),
+                overwrite,
+                self.progress,
+                atomic,
+                metadata=metadata,
+                batch=batch,
+            )
+        elif dst_store is None:
+            local = self.dst_path(rel)
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            streaming.download(
+                dispatch,
+                src_store,
+                self.src_path(rel),
+                local,
+                overwrite,
+                self.progress,
+                atomic,
+                size=entry.size,
+                batch=batch,
+            )
+            if entry.mtime is not None:  # the source's modification time travels with the file
+                os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
+        else:
+            streaming.transfer(
+                dispatch,
+                src_store,
+                self.src_path(rel),
+                dst_store,
+                self.dst_path(rel),
+                overwrite,
+                self.progress,
+                atomic,
+                size=entry.size,
+                metadata=metadata,
+                batch=batch,
+            )
+
+    def remove_partial(self, rel: str) -> None:
+        """Remove what a failed, non-atomic write of a new file left at the destination (so a re-run redoes it)."""
+        path = self.dst_path(rel)
+        try:
+            if self.dst.store is None:
+                os.unlink(path)
+            else:
+                self.dst.store.delete(path, missing_ok=True)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 -- reported, never hides the file's own error
+            log.warning("could not remove the partial file %s after a failure: %s", path, exc)
+
+    def delete(self, rel: str, size: int) -> FileOutcome | None:
+        """Delete the destination file *rel* (``delete=True``); never raises."""
+        if self.halt.is_set():
+            return None
+        with contextlib.ExitStack() as stack:
+            for lock in self._locks:
+                stack.enter_context(lock)
+            return self._delete(rel, size)
+
+    def _delete(self, rel: str, size: int) -> FileOutcome:
+        path = self.dst_path(rel)
+        try:
+            if self.dst.store is None:
+                os.unlink(path)
+            else:
+                self.dst.store.delete(path, missing_ok=True)
+        except BaseException as exc:  # noqa: BLE001 -- the outcome carries it
+            return FileOutcome(rel, "failed", size=size, reason="delete", error=exc)
+        return FileOutcome(rel, "deleted", size=size, reason="not in source")

@@ -37,6 +37,7 @@ from remote_store_transfer.transfers import (
     upload_tree,
 )
 from remote_store_transfer.tree import Batch, FileOutcome, TreeResult
+from remote_store_transfer.tree.shipping import CannotTravel, registry_store
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "PROJECT_NAME",
     "AuditError",
     "Batch",
+    "CannotTravel",
     "ConfigError",
     "Endpoint",
     "FileOutcome",
@@ -70,6 +72,7 @@ __all__ = [
     "hookspec",
     "list_plugins",
     "plugin_manager",
+    "registry_store",
     "reset_plugin_manager",
     "transfer",
     "transfer_tree",

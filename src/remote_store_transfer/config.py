@@ -342,6 +342,12 @@ def _install(pm: TransferPluginManager, name: str, plugin: object | None, *, fil
             pm.register(ours[n], name=n, distribution=DISTRIBUTION, version=version, builtin=True)
 
 
+def _record(pm: TransferPluginManager, name: str, options: Mapping[str, Any] | None) -> None:
+    """Remember a setting made through the API, for worker processes (see ``TransferPluginManager.settings``)."""
+    pm.settings.pop(name, None)  # the latest setting of a plugin comes last
+    pm.settings[name] = None if options is None else dict(options)
+
+
 def enable_plugin(
     name: str, *, manager: TransferManager | TransferPluginManager | None = None, **options: Any
 ) -> object:
@@ -367,7 +373,9 @@ def enable_plugin(
         ConfigError: Unknown plugin or option, invalid value, blocked name.
     """
     plugin = _make(name, options, file=None)
-    _install(_manager(manager), name, plugin)
+    pm = _manager(manager)
+    _install(pm, name, plugin)
+    _record(pm, name, options)
     return plugin
 
 
@@ -383,6 +391,7 @@ def disable_plugin(name: str, *, manager: TransferManager | TransferPluginManage
     enabled = any(i.name == name and i.builtin and not i.blocked for i in pm.list_plugins())
     if enabled:
         _install(pm, name, None)
+    _record(pm, name, None)
     return enabled
 
 
@@ -390,6 +399,7 @@ def configure(
     config: TransferConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     *,
     manager: TransferManager | TransferPluginManager | None = None,
+    record: bool = True,
 ) -> list[str]:
     """Apply a configuration: enable the plugins it enables, disable those it disables.
 
@@ -402,6 +412,9 @@ def configure(
             ``REMOTE_STORE_TRANSFER_CONFIG`` (nothing happens when it is unset).
         manager: A ``TransferManager`` (or plugin manager) to configure
             instead of the process-wide one.
+        record: Remember the settings so that trees run in worker processes
+            apply them there too (``False`` for the environment's own config
+            file, which every worker process reads itself).
 
     Returns:
         The names of the plugins it enabled.
@@ -422,6 +435,8 @@ def configure(
     pm = _manager(manager)
     for s in config.plugins:
         _install(pm, s.name, built.get(s.name), file=config.file)
+        if record:
+            _record(pm, s.name, dict(s.options) if s.enabled else None)
     return list(built)
 
 
@@ -433,4 +448,4 @@ def apply_env_config(pm: TransferPluginManager) -> None:
     Raises:
         ConfigError: The file is unreadable or invalid.
     """
-    configure(None, manager=pm)
+    configure(None, manager=pm, record=False)

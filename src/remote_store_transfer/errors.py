@@ -8,6 +8,8 @@ classes cover what only this package can detect.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuditError",
     "ConfigError",
@@ -21,7 +23,22 @@ __all__ = [
 
 
 class TransferError(Exception):
-    """Base class for errors raised by remote-store-transfer and its built-in plugins."""
+    """Base class for errors raised by remote-store-transfer and its built-in plugins.
+
+    Every subclass pickles with its attributes (and notes), so an error raised
+    in a worker process reaches the caller as it was.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[TransferError], args: tuple[Any, ...], state: dict[str, Any]) -> TransferError:
+    """Unpickle a :class:`TransferError` without calling the subclass's ``__init__`` again."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class PluginLoadError(TransferError):

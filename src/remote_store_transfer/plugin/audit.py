@@ -514,11 +514,17 @@ class AuditPlugin:
         Without ``seq``/``prev``/``hash``. ``files`` lists the ``id`` of every
         file record this plugin wrote for the tree (one per attempt of each
         file that began), in the order they were written; ``unrecorded`` the
-        ids of those it could not write (``on_failure="log"``).
+        ids of those it could not write (``on_failure="log"``). When the files
+        ran in worker processes (``batch.remote``), their records were written
+        there, by each worker's own audit plugin: ``files`` then lists the id
+        of every file try the workers reported (``batch.transfer_ids``), and
+        ``audit verify`` checks that each of them has its record.
         """
         files = self._batch_files(batch)
         with files.lock:
             written, unrecorded = list(files.written), list(files.unrecorded)
+        if batch.remote:
+            written = list(batch.transfer_ids)
         outcome = batch.outcome(result)
         actor = cast("Callable[[object], str] | str", self.actor)
         user = actor(batch) if callable(actor) else actor
@@ -534,6 +540,7 @@ class AuditPlugin:
             "destination": self._endpoint(batch.destination),
             "options": _plain(batch.options),
             "dry_run": batch.dry_run,
+            "remote": batch.remote,
             "listing_complete": batch.listing_complete,
             "planned": {"files": batch.planned_files, "bytes": batch.planned_bytes},
             "counts": {

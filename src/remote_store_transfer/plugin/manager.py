@@ -179,6 +179,14 @@ class TransferPluginManager(pluggy.PluginManager):
         self._origins: dict[str, tuple[str | None, str | None, bool]] = {}
         self._blocked_names: set[str] = set()
         self._monitors = 0
+        self.settings: dict[str, dict[str, Any] | None] = {}
+        """The built-in plugin settings made through ``configure()`` / ``enable_plugin()`` /
+        ``disable_plugin()`` (name -> options, ``None`` for disabled), in order; not those of the
+        ``REMOTE_STORE_TRANSFER_CONFIG`` file. A tree run in worker processes ships them."""
+        self.process_wide = False
+        """``True`` for the process-wide manager (:func:`plugin_manager`)."""
+        self.entry_points_loaded = False
+        """``True`` once :meth:`load_entry_points` ran (worker processes then load them too)."""
         self.add_hookspecs(spec)
 
     @property
@@ -261,6 +269,11 @@ class TransferPluginManager(pluggy.PluginManager):
         self._blocked_names.add(name)
         self._dispatch = None
 
+    @property
+    def blocked_names(self) -> frozenset[str]:
+        """The names blocked in this manager."""
+        return frozenset(self._blocked_names)
+
     def unblock(self, name: str) -> bool:
         """Allow *name* to be registered again; ``True`` if it was blocked."""
         self._blocked_names.discard(name)
@@ -280,6 +293,7 @@ class TransferPluginManager(pluggy.PluginManager):
                 message names it and its distribution.
         """
         count = 0
+        self.entry_points_loaded = True
         for ep in importlib.metadata.entry_points(group=group):
             if self.is_blocked(ep.name) or self.has_plugin(ep.name):
                 continue
@@ -433,6 +447,7 @@ def _build_global() -> TransferPluginManager:
     with _lock:
         if _global is None:
             _global = build_plugin_manager(entry_points=True, blocked=_pending_blocks, use_env=True)
+            _global.process_wide = True
         return _global
 
 

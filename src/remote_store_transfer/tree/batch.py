@@ -57,6 +57,12 @@ class Batch:
             state (use your plugin's name as key prefix).
         error: In ``post_batch``, the exception the tree call is raising (a
             ``pre_batch`` veto, ``KeyboardInterrupt``...), else ``None``.
+        remote: ``True`` when the files run in worker processes (a
+            ``ProcessPoolExecutor`` or a Dask client): their per-file hooks
+            then run there, not in this process.
+        transfer_ids: The ``context.id`` of every try of every file that has
+            ended, in the order they ended (filled in the caller's thread,
+            whichever process the files ran in).
     """
 
     def __init__(
@@ -80,6 +86,8 @@ class Batch:
         self.started_perf = time.perf_counter()
         self.state: dict[str, Any] = {}
         self.error: BaseException | None = None
+        self.remote = False
+        self.transfer_ids: list[str] = []
 
     def outcome(self, result: TreeResult) -> str:
         """``"success"``, ``"failure"`` (a file failed) or ``"incomplete"`` (for ``post_batch``).

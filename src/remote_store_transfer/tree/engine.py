@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from remote_store_transfer.tree.filters import PathFilter
 from remote_store_transfer.tree.mover import Mover
 from remote_store_transfer.tree.plan import UPDATES, Update, decide
 from remote_store_transfer.tree.runner import Bandwidth, Runner, Task
-from remote_store_transfer.tree.shipping import SharedStore
+from remote_store_transfer.tree.shipping import SharedStore, store_spec
 from remote_store_transfer.tree.walk import (
     Entry,
     index_local,
@@ -33,6 +33,7 @@ from remote_store_transfer.tree.walk import (
     walk_local,
     walk_store,
 )
+from remote_store_transfer.tree.worker import BatchSpec, is_process_executor, plugin_spec, run_delete, run_file
 
 if TYPE_CHECKING:
     import threading
@@ -92,12 +93,15 @@ class TreeOptions:
             raise ValueError(f"max_bandwidth must be a positive number of bytes per second, got {self.max_bandwidth!r}")
         if not self.modify_window >= 0:
             raise ValueError(f"modify_window must be 0 or more seconds, got {self.modify_window!r}")
-        if self.executor is not None and not isinstance(self.executor, Executor):
-            raise TypeError(f"executor must be a concurrent.futures.Executor, got {self.executor!r}")
-        if isinstance(self.executor, ProcessPoolExecutor):
+        remote = is_process_executor(self.executor)
+        if self.executor is not None and not remote and not isinstance(self.executor, Executor):
             raise TypeError(
-                "executor: the files of a tree run in threads of this process; a process-based executor "
-                f"cannot run them yet (got {self.executor!r}): give a ThreadPoolExecutor or none"
+                f"executor must be a concurrent.futures.Executor or a distributed.Client, got {self.executor!r}"
+            )
+        if remote and self.max_bandwidth is not None:
+            raise ValueError(
+                "max_bandwidth caps the threads of this process; it cannot cap files that run in worker processes "
+                f"({type(self.executor).__name__}): use threads, or cap each worker's network"
             )
         for name in ("on_progress", "on_file"):
             value = getattr(self, name)
@@ -178,6 +182,8 @@ class _Tree:
         self.src_shared = SharedStore(src.store)
         same = dst.store is not None and dst.store is src.store
         self.dst_shared = self.src_shared if same else SharedStore(dst.store)
+        self.spec: BatchSpec | None = None
+        """Set when the files run in worker processes: what travels with each of them."""
         self.mover = Mover(
             pm.dispatch,
             batch,
@@ -200,6 +206,36 @@ class _Tree:
         self.src_shared.close()
         if self.dst_shared is not self.src_shared:
             self.dst_shared.close()
+
+    def ship(self, pm: TransferPluginManager) -> None:
+        """Make the :class:`BatchSpec` that sends files to worker processes.
+
+        Raises:
+            CannotTravel: A store, setting or plugin cannot travel (before any file moves).
+        """
+        batch, src, dst = self.batch, self.src, self.dst
+        self.spec = BatchSpec(
+            batch.id,
+            batch.operation,
+            store_spec(src.store, "source") if src.store is not None else None,
+            src.path,
+            store_spec(dst.store, "destination") if dst.store is not None else None,
+            dst.path,
+            batch.options,
+            self.keeps_mtime,
+            plugin_spec(pm, global_manager=pm.process_wide),
+        )
+        batch.remote = True
+
+    def ended(self, outcome: FileOutcome) -> None:
+        """Every outcome, in the caller's thread: note its tries; report a remote file's bytes as progress."""
+        self.batch.transfer_ids.extend(outcome.transfer_ids)
+        on_progress = self.options.on_progress
+        if self.spec is not None and on_progress is not None and outcome.bytes:
+            on_progress(outcome.bytes)
+        on_file = self.options.on_file
+        if on_file is not None:
+            on_file(outcome)
 
     # -- walk and plan
 
@@ -247,7 +283,10 @@ class _Tree:
                     continue
                 planned_files += 1
                 planned_bytes += entry.size
-                yield Task(entry.path, functools.partial(self.mover.task, entry, decision))
+                if self.spec is not None:
+                    yield Task(entry.path, functools.partial(run_file, self.spec, entry, decision))
+                else:
+                    yield Task(entry.path, functools.partial(self.mover.task, entry, decision))
         except Exception as exc:  # noqa: BLE001 -- the listing itself failed: the tree is incomplete (and nothing is deleted)
             exc.add_note(f"while listing {self.src.describe()}")
             yield FileOutcome("", "failed", error=exc, dry_run=options.dry_run)
@@ -288,7 +327,8 @@ class _Tree:
             if self.options.dry_run:
                 yield FileOutcome(rel, "deleted", size=entry.size, reason="not in source", dry_run=True)
             else:
-                yield Task(rel, functools.partial(self.mover.delete, rel, entry.size))
+                call = self.mover.delete if self.spec is None else functools.partial(run_delete, self.spec)
+                yield Task(rel, functools.partial(call, rel, entry.size))
 
 
 def _locked(items: Iterator[Entry], lock: threading.Lock) -> Iterator[Entry]:
@@ -339,10 +379,20 @@ def run_tree(
         raise NotADirectoryError(f"{operation}: the destination is not a folder: {dst_root}")
     _check_overlap(src, dst)
     batch = Batch(operation, src, dst, options.plain())
+    remote = is_process_executor(options.executor)
+    executor = options.executor
+    if remote and not isinstance(executor, Executor):  # a distributed.Client: its concurrent.futures face
+        executor = executor.get_executor(pure=False)  # type: ignore[attr-defined] # side effects: never merged
     runner = Runner(
-        max_workers=options.max_workers, executor=options.executor, on_file=None, fail_fast=options.fail_fast
+        max_workers=options.max_workers,
+        executor=executor,
+        on_file=None,
+        fail_fast=options.fail_fast,
+        in_process=not remote,
     )
     tree = _Tree(pm, batch, options, src, dst, runner)
+    if remote:
+        tree.ship(pm)  # CannotTravel before anything is listed or moved
     result = TreeResult(dry_run=options.dry_run, batch_id=batch.id)
     if options.dry_run:
         return _dry_run(pm, tree, result)
@@ -350,7 +400,7 @@ def run_tree(
     try:
         pm.hook.pre_batch(batch=batch)
         tree.load_index()
-        runner.on_file = options.on_file
+        runner.on_file = tree.ended
         runner.run(tree.items(), result)
         if options.delete and result.ok:
             runner.run(tree.deletions(), result)

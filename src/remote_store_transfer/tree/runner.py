@@ -162,6 +162,10 @@ class Runner:
             is never shut down.
         on_file: Called with each outcome, in the caller's thread.
         fail_fast: Start no new task after the first failure.
+        in_process: The executor runs tasks in this process (threads): each
+            runs in a copy of the caller's ``contextvars`` context, so that a
+            ``capture()`` block around the tree sees every file. ``False`` for
+            executors whose tasks travel to other processes.
     """
 
     def __init__(
@@ -171,8 +175,10 @@ class Runner:
         executor: Executor | None,
         on_file: Callable[[FileOutcome], None] | None,
         fail_fast: bool,
+        in_process: bool = True,
     ) -> None:
         self.max_workers = max_workers
+        self.in_process = in_process
         self.executor = executor
         self.on_file = on_file
         self.fail_fast = fail_fast
@@ -202,9 +208,7 @@ class Runner:
                         self._collect(pending, result)
                     if self.halt.is_set():
                         break
-                    pending[executor.submit(contextvars.copy_context().run, item.call)] = item.path
-                if self.halt.is_set():
-                    break
+                    pending[self._submit(executor, item)] = item.path
             while pending:
                 self._collect(pending, result)
         except BaseException as exc:
@@ -220,14 +224,24 @@ class Runner:
         if self.interrupted is not None:
             raise KeyboardInterrupt("tree interrupted") from self.interrupted
 
+    def _submit(self, executor: Executor, task: Task) -> Future[FileOutcome | None]:
+        if self.in_process:  # in a copy of the caller's context: a capture() around the tree sees the file
+            return executor.submit(contextvars.copy_context().run, task.call)
+        return executor.submit(task.call)
+
     def _collect(self, pending: dict[Future[FileOutcome | None], str], result: TreeResult) -> None:
         """Wait for at least one task to end; record what ended and take it out of *pending*."""
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
             self._record(_outcome(future, pending.pop(future)), result)
+        if self.halt.is_set():  # fail-fast: what has not started never will
+            for future in pending:
+                future.cancel()
 
     def _drain(self, pending: dict[Future[FileOutcome | None], str], result: TreeResult) -> None:
         """Wait for every task in flight after an interrupt or error; record outcomes, never raise."""
+        for future in pending:  # what has not started never will (worker processes cannot see self.halt)
+            future.cancel()
         while pending:
             try:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -259,7 +273,9 @@ class Runner:
 
 
 def _outcome(future: Future[FileOutcome | None], path: str) -> FileOutcome | None:
-    """The outcome of a finished task; a task that raised on the executor fails its file with that error."""
+    """The outcome of a finished task (``None``: cancelled before it started); one that raised fails its file."""
+    if future.cancelled():
+        return None
     try:
         return future.result()
     except BaseException as exc:  # noqa: BLE001 -- a dead worker process, a payload that did not pickle...

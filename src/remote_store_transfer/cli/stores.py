@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from remote_store import Registry, RegistryConfig
+from remote_store import Registry, RegistryConfig, resolve_env
+
+from remote_store_transfer.tree.shipping import travels_as
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -93,6 +96,7 @@ class Stores:
     def __init__(self, config: str | None) -> None:
         self.config = config if config else (os.environ.get(STORES_ENV) or None)
         self._registry: Registry | None = None
+        self._raw: dict[str, Any] = {}
         self._names: list[str] = []
 
     def _load(self) -> Registry:
@@ -101,7 +105,9 @@ class Stores:
         if self.config is None:
             raise StoreLookupError(f"no store registry: give --config FILE or set {STORES_ENV} to a registry TOML file")
         try:
-            config = RegistryConfig.from_toml(self.config, resolve_env_vars=True)
+            with open(self.config, "rb") as fh:
+                self._raw = tomllib.load(fh)  # unresolved: what travels to worker processes (--dask)
+            config = RegistryConfig.from_dict(resolve_env(self._raw))
             registry = Registry(config)
         except FileNotFoundError as exc:
             raise StoreLookupError(f"store registry {self.config} does not exist") from exc
@@ -129,7 +135,7 @@ class Stores:
             known = ", ".join(self._names) or "none"
             raise StoreLookupError(f"unknown store {name!r} in {self.config}; known stores: {known}", where)
         try:
-            return registry.get_store(name)
+            return travels_as(registry.get_store(name), self._raw, name)
         except (ValueError, TypeError) as exc:
             raise StoreLookupError(f"store {name!r} in {self.config} cannot be opened: {exc}", where) from exc
 

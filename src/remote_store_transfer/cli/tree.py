@@ -10,6 +10,7 @@ the exit code of :func:`tree_exit_code`.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -122,6 +123,7 @@ TREE_OPTION_NAMES = (
     "fail_fast",
     "bwlimit",
     "follow_symlinks",
+    "dask",
 )
 """The click parameter names of the folder options (``delete`` is ``sync``'s only)."""
 
@@ -203,6 +205,14 @@ def tree_options(*, sync: bool) -> Callable[[F], F]:
             help=f"{pre}Bytes per second over all files: 10M, 512K, 1.5G, 1048576 (binary units).",
         ),
         click.option(
+            "--dask",
+            "dask",
+            metavar="ADDRESS",
+            default=None,
+            help=f"{pre}Run the files on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
+            "needs the [dask] extra.",
+        ),
+        click.option(
             "--follow-symlinks",
             "follow_symlinks",
             is_flag=True,
@@ -254,6 +264,7 @@ class TreeArgs:
     fail_fast: bool = False
     bwlimit: float | None = None
     follow_symlinks: bool = False
+    dask: str | None = None
     delete: bool = False
     atomic: bool = False
 
@@ -467,6 +478,9 @@ def run_tree_command(
         "follow_symlinks": args.follow_symlinks,
     }
     stores = Stores(config)
+    client = _dask_client(args)
+    if client is not None:
+        options["executor"] = client
     try:
         src_store = None if src.is_local else stores.get(src.store or "", src.text)
         dst_store = None if dst.is_local else stores.get(dst.store or "", dst.text)
@@ -474,11 +488,36 @@ def run_tree_command(
         result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress)
     finally:
         stores.close()
+        if client is not None:
+            client.close()
     if result is None:
         result = recorder.result
     if args.dry_run:
         on_file.print_plan()
     return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+
+
+def _dask_client(args: TreeArgs) -> Any:
+    """A ``distributed.Client`` connected to ``--dask ADDRESS``, or ``None`` without the option.
+
+    Raises:
+        click.UsageError: The [dask] extra is not installed, ``--bwlimit`` was given too, or
+            the scheduler cannot be reached (within 10 s).
+    """
+    if args.dask is None:
+        return None
+    if args.bwlimit is not None:
+        raise click.UsageError("--bwlimit caps the threads of this process; it cannot be used with --dask")
+    try:
+        distributed: Any = importlib.import_module("distributed")  # an optional extra
+    except ImportError as exc:
+        raise click.UsageError(
+            "--dask needs Dask: pip install 'remote-store-transfer[dask]' (from a clone: pip install '.[dask]')"
+        ) from exc
+    try:
+        return distributed.Client(args.dask, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise click.UsageError(f"--dask {args.dask}: cannot reach the Dask scheduler: {exc}") from exc
 
 
 def _tree_call(

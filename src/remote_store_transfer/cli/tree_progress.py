@@ -164,6 +164,9 @@ class TreeProgress:
         if outcome.status == "transferred" or (
             outcome.status == "failed" and not isinstance(outcome.error, KeyboardInterrupt)
         ):
+            batch = self._batch
+            if batch is not None and batch.remote and outcome.bytes:  # no per-file hooks here: the file's bytes
+                self.overall.advance(self._task, outcome.bytes)
             with self._lock:
                 if outcome.status == "transferred":
                     self._done += 1

@@ -39,7 +39,17 @@ if TYPE_CHECKING:
 
     from remote_store import Store
 
-__all__ = ["CannotTravel", "StoreSpec", "open_store", "registry_store", "store_spec"]
+__all__ = [
+    "THREAD_UNSAFE_KINDS",
+    "CannotTravel",
+    "SharedStore",
+    "StoreSpec",
+    "open_store",
+    "registry_store",
+    "store_kind",
+    "store_spec",
+    "travels_as",
+]
 
 
 class CannotTravel(TransferError):
@@ -73,6 +83,19 @@ def registry_store(config: str | os.PathLike[str] | Mapping[str, Any], name: str
     else:
         raw = json.loads(json.dumps(dict(config)))  # a deep, plain copy: it must pickle and hash
     store = Registry(RegistryConfig.from_dict(resolve_env(raw))).get_store(name)
+    with _origins_lock:
+        _origins[store] = (raw, name)
+    return store
+
+
+def travels_as(store: Store, config: Mapping[str, Any], name: str) -> Store:
+    """Declare that *store* is store *name* of the registry *config* (``${VAR}`` placeholders unresolved).
+
+    When a tree sends files to worker processes, *store* then travels as
+    *config* plus *name* (see :func:`registry_store`, which builds and
+    declares in one call). Returns *store*.
+    """
+    raw = json.loads(json.dumps(dict(config)))
     with _origins_lock:
         _origins[store] = (raw, name)
     return store

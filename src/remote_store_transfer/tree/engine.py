@@ -173,7 +173,6 @@ class _Tree:
         self.options = options
         self.src, self.dst = src, dst
         self.runner = runner
-        self.dispatch = pm.dispatch
         self.index: dict[str, Entry] = {}
         self.seen = 0
         """Source entries the walk yielded (taken by the filters)."""

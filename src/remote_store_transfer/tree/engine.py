@@ -177,6 +177,7 @@ class _Tree:
         self.seen = 0
         """Source entries the walk yielded (taken by the filters)."""
         self.keeps_mtime = dst.store is not None and dst.store.supports(Capability.USER_METADATA)
+        self.src_keeps_mtime = src.store is not None and src.store.supports(Capability.USER_METADATA)
         self.bandwidth = Bandwidth(options.max_bandwidth) if options.max_bandwidth else None
         self.src_shared = SharedStore(src.store)
         same = dst.store is not None and dst.store is src.store
@@ -273,6 +274,7 @@ class _Tree:
                     options.update,
                     checksum=options.checksum,
                     modify_window=options.modify_window,
+                    src_keeps_mtime=self.src_keeps_mtime,
                     dst_keeps_mtime=self.keeps_mtime,
                 )
                 if decision.action == "skip":
@@ -283,9 +285,9 @@ class _Tree:
                 planned_files += 1
                 planned_bytes += entry.size
                 if self.spec is not None:
-                    yield Task(entry.path, functools.partial(run_file, self.spec, entry, decision))
+                    yield Task(entry.path, functools.partial(run_file, self.spec, entry, decision, dst))
                 else:
-                    yield Task(entry.path, functools.partial(self.mover.task, entry, decision))
+                    yield Task(entry.path, functools.partial(self.mover.task, entry, decision, dst))
         except Exception as exc:  # noqa: BLE001 -- the listing itself failed: the tree is incomplete (and nothing is deleted)
             exc.add_note(f"while listing {self.src.describe()}")
             yield FileOutcome("", "failed", error=exc, dry_run=options.dry_run)
@@ -424,6 +426,8 @@ def _dry_run(pm: TransferPluginManager, tree: _Tree, result: TreeResult) -> Tree
         if tree.options.delete and result.ok:
             tree.runner.run(tree.deletions(), result)
         tree.batch.plan = result
+        # the plan is known now: the files the checks turned into skips are not planned
+        tree.batch.planned_files, tree.batch.planned_bytes = len(result.transferred), result.bytes_transferred
         pm.hook.pre_batch(batch=tree.batch)
         on_file = tree.options.on_file
         if on_file is not None:

@@ -23,7 +23,7 @@ from remote_store_transfer.capturing import capture
 from remote_store_transfer.context import Endpoint
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.tree.batch import FileOutcome
-from remote_store_transfer.tree.plan import Side, check
+from remote_store_transfer.tree.plan import Side, check, refresh
 from remote_store_transfer.tree.runner import retrying
 from remote_store_transfer.tree.walk import join, mtime_metadata
 
@@ -124,16 +124,19 @@ class Mover:
         root = self._dst_root
         return join(root, rel) if self._dst.store is not None else os.path.join(root, rel)
 
-    def task(self, entry: Entry, decision: Decision) -> FileOutcome | None:
-        """Check, then move one file with retries; never raises (the error is in the outcome)."""
+    def task(self, entry: Entry, decision: Decision, dst: Entry | None = None) -> FileOutcome | None:
+        """Check, then move one file with retries; never raises (the error is in the outcome).
+
+        *dst* is the destination's listing entry (for a ``"check"`` decision).
+        """
         if self.halt.is_set():
             return None
         with contextlib.ExitStack() as stack:
             for lock in self._locks:  # a store that is not thread-safe: one thread at a time
                 stack.enter_context(lock)
-            return self._task(entry, decision)
+            return self._task(entry, decision, dst)
 
-    def _task(self, entry: Entry, decision: Decision) -> FileOutcome:
+    def _task(self, entry: Entry, decision: Decision, dst: Entry | None) -> FileOutcome:
         rel = entry.path
         attempts = 0
         moved = 0
@@ -154,12 +157,15 @@ class Mover:
                         transfer_ids.append(contexts[-1].id)
 
         try:
+            src_side = Side(self._src.get(), self._src_root)
             if decision.action == "check":
-                decision = retrying(
+                assert dst is not None
+                decision, entry = retrying(
                     lambda n: check(
                         decision,
                         entry,
-                        Side(self._src.get(), self._src_root),
+                        dst,
+                        src_side,
                         self.src_path(rel),
                         Side(self._dst.get(), self._dst_root),
                         self.dst_path(rel),
@@ -172,6 +178,9 @@ class Mover:
                     return FileOutcome(rel, "skipped", size=entry.size, reason=decision.reason, dry_run=self.dry_run)
             if self.dry_run:
                 return FileOutcome(rel, "transferred", entry.size, entry.size, decision.reason, dry_run=True)
+            # the file's own time, kept in the source's metadata, travels on (one metadata call when the
+            # listing did not carry it: S3's does not)
+            entry = retrying(lambda n: refresh(entry, src_side, self.src_path(rel)), self.retries, self.cancel)
             retrying(attempt, self.retries, self.cancel)
         except BaseException as exc:  # noqa: BLE001 -- the outcome carries it to the caller's thread
             if partial_left and not isinstance(exc, _NOTHING_WRITTEN):

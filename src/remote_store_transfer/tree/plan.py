@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from remote_store_transfer.tree.walk import Entry
 
-__all__ = ["UPDATES", "Decision", "Side", "Update", "check", "decide"]
+__all__ = ["UPDATES", "Decision", "Side", "Update", "check", "decide", "refresh"]
 
 Update = Literal["missing", "changed", "all"]
 """The ``update`` option of the tree calls."""
@@ -63,15 +63,23 @@ class Decision:
 NEW = Decision("copy", "new", overwrite=False)
 
 
-def decide(  # noqa: PLR0911 -- one return per rule of the table above
-    src: Entry, dst: Entry | None, update: Update, *, checksum: bool, modify_window: float, dst_keeps_mtime: bool
+def decide(  # noqa: PLR0911, PLR0912 -- one return per rule of the table above
+    src: Entry,
+    dst: Entry | None,
+    update: Update,
+    *,
+    checksum: bool,
+    modify_window: float,
+    src_keeps_mtime: bool = False,
+    dst_keeps_mtime: bool = False,
 ) -> Decision:
     """The decision for source entry *src* against destination entry *dst* (``None``: absent).
 
     Args:
-        dst_keeps_mtime: The destination store keeps user metadata, so a
-            destination entry whose listing carried none may still keep a
-            time that only a per-file look (:func:`check`) can read.
+        src_keeps_mtime: The source store keeps user metadata, so a source
+            entry whose listing carried none (S3's) may still keep the file's
+            own time, which only a per-file look (:func:`check`) can read.
+        dst_keeps_mtime: Likewise for the destination.
     """
     if dst is None:
         return NEW
@@ -88,6 +96,8 @@ def decide(  # noqa: PLR0911 -- one return per rule of the table above
             same = src.digest.value == dst.digest.value
             return Decision("skip", "same digest", True) if same else Decision("copy", "digest differs", True)
         return Decision("check", "checksum", overwrite=True)
+    if src_keeps_mtime and not src.exact_mtime:  # the listing gave the write time; the kept one decides
+        return Decision("check", "kept mtime", overwrite=True)
     if src.mtime is None or dst.mtime is None:
         return Decision("skip", "same size", overwrite=True)  # nothing else to compare
     if dst.exact_mtime:
@@ -108,6 +118,11 @@ class Side:
     store: Store | None
     root: str
 
+    @property
+    def keeps_mtime(self) -> bool:
+        """The store keeps user metadata (where a file's own modification time is kept)."""
+        return self.store is not None and self.store.supports(Capability.USER_METADATA)
+
     def reported_digest(self, path: str) -> ContentDigest | None:
         """The digest the store reports for *path* (``get_file_info``), if it reports one."""
         if self.store is None or not self.store.supports(Capability.METADATA):
@@ -124,31 +139,45 @@ class Side:
         return checksum(self.store, path, algorithm)[1]
 
 
-def check(
-    decision: Decision, src: Entry, src_side: Side, src_path: str, dst_side: Side, dst_path: str, modify_window: float
-) -> Decision:
-    """Turn a ``"check"`` decision into ``"copy"`` or ``"skip"`` by looking at the files themselves.
-
-    ``"kept mtime"``: read the destination's user metadata (one metadata
-    call). ``"checksum"``: compare digests, the stores' own when the public
-    API gives them with the same algorithm, else sha256 of both sides
-    (each file read in full).
-    """
+def refresh(entry: Entry, side: Side, path: str) -> Entry:
+    """*entry* with the time its store keeps for it (one metadata call), when its listing did not carry it."""
+    if entry.exact_mtime or not side.keeps_mtime:
+        return entry
     from remote_store_transfer.tree.walk import store_entry  # noqa: PLC0415 -- walk is a sibling
 
-    dst_store = dst_side.store
+    assert side.store is not None
+    return store_entry(side.store.get_file_info(path), entry.path)
+
+
+def check(
+    decision: Decision,
+    src: Entry,
+    dst: Entry,
+    src_side: Side,
+    src_path: str,
+    dst_side: Side,
+    dst_path: str,
+    modify_window: float,
+) -> tuple[Decision, Entry]:
+    """Turn a ``"check"`` decision into ``"copy"`` or ``"skip"`` by looking at the files themselves.
+
+    ``"kept mtime"``: read the kept modification times the listings did not
+    carry (one metadata call per side that needs it), then decide again.
+    ``"checksum"``: compare digests, the stores' own when the public API
+    gives them with the same algorithm, else sha256 of both sides (each file
+    read in full).
+
+    Returns:
+        The decision, and the source entry (with its kept time, when it was read).
+    """
     if decision.reason == "kept mtime":
-        assert dst_store is not None
-        kept = store_entry(dst_store.get_file_info(dst_path), src.path)
-        if not kept.exact_mtime or src.mtime is None or kept.mtime is None:
-            return Decision("skip", "unchanged", overwrite=True)
-        if abs(src.mtime - kept.mtime) > modify_window:
-            return Decision("copy", "modified", overwrite=True)
-        return Decision("skip", "unchanged", overwrite=True)
+        src = refresh(src, src_side, src_path)
+        final = decide(src, refresh(dst, dst_side, dst_path), "changed", checksum=False, modify_window=modify_window)
+        return final, src
     src_digest = src.digest or src_side.reported_digest(src_path)
     dst_digest = dst_side.reported_digest(dst_path)
     if src_digest is not None and dst_digest is not None and src_digest.algorithm == dst_digest.algorithm:
         same = src_digest.value == dst_digest.value
     else:
         same = src_side.hexdigest(src_path) == dst_side.hexdigest(dst_path)
-    return Decision("skip", "same content", True) if same else Decision("copy", "content differs", True)
+    return (Decision("skip", "same content", True) if same else Decision("copy", "content differs", True)), src

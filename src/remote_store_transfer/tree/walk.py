@@ -141,6 +141,8 @@ def walk_local(  # noqa: PLR0912 -- one branch per kind of entry
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if is_link and not follow_symlinks:
+                    if taken(rel):
+                        yield Entry(rel, skip="symlink")
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:  # a link back up the tree: a loop

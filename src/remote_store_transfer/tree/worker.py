@@ -227,9 +227,9 @@ def _portable(outcome: FileOutcome | None) -> FileOutcome | None:
     return outcome
 
 
-def run_file(spec: BatchSpec, entry: Entry, decision: Decision) -> FileOutcome | None:
+def run_file(spec: BatchSpec, entry: Entry, decision: Decision, dst: Entry | None = None) -> FileOutcome | None:
     """Move one file of a tree in this (worker) process; its outcome, ready to travel back."""
-    return _portable(_mover(spec).task(entry, decision))
+    return _portable(_mover(spec).task(entry, decision, dst))
 
 
 def run_delete(spec: BatchSpec, rel: str, size: int) -> FileOutcome | None:

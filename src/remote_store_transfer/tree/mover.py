@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from remote_store_transfer.tree.runner import retrying
 from remote_store_transfer.tree.walk import join, mtime_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from remote_store_transfer.plugin.manager import Dispatch
     from remote_store_transfer.tree.batch import Batch
@@ -95,6 +96,9 @@ class Mover:
         self._src, self._dst = src, dst
         self._src_root, self._dst_root = src_root, dst_root
         self._locks = tuple({id(lock): lock for lock in (src.lock, dst.lock) if lock is not None}.values())
+        self._folders: set[str] = set()
+        """Destination folders known to exist (stores opened per thread: see :meth:`_first_in_folder`)."""
+        self._folders_lock = threading.Lock()
         self.atomic = atomic
         self.retries = retries
         self.modify_window = modify_window
@@ -148,7 +152,7 @@ class Mover:
             attempts = n
             if n > 1 and partial_left:  # a new file's earlier try left bytes: start it afresh
                 self.remove_partial(rel)
-            with capture() as contexts:
+            with self._first_in_folder(rel), capture() as contexts:
                 try:
                     self.move(entry, decision)
                 finally:
@@ -190,6 +194,29 @@ class Mover:
             outcome = FileOutcome(rel, "transferred", moved, entry.size, decision.reason, attempts=attempts)
         outcome.transfer_ids = tuple(transfer_ids)
         return outcome
+
+    @contextlib.contextmanager
+    def _first_in_folder(self, rel: str) -> Iterator[None]:
+        """Hold a lock around the first write into each destination folder of a store opened per thread.
+
+        Each thread then has its own SFTP connection, and two of them creating
+        the same new folder at once fail one file: the server answers the
+        loser with a generic failure (not "exists") that remote-store does not
+        tolerate. The first file of a folder makes it alone; the rest follow
+        in parallel.
+        """
+        if not self._dst.per_thread:
+            yield
+            return
+        folder = posixpath.dirname(self.dst_path(rel))
+        if folder in self._folders:
+            yield
+            return
+        with self._folders_lock:
+            yield
+            while folder and folder not in self._folders:  # it and its parents exist now
+                self._folders.add(folder)
+                folder = posixpath.dirname(folder)
 
     def move(self, entry: Entry, decision: Decision) -> None:
         """One try at one file, through the single-file core."""

@@ -204,6 +204,11 @@ class SharedStore:
         self._clones: list[Store] = []
         self._clones_lock = threading.Lock()
 
+    @property
+    def per_thread(self) -> bool:
+        """``True`` when each worker thread opens its own store (a non-thread-safe store from a registry)."""
+        return self._origin is not None
+
     def get(self) -> Store | None:
         """The store for the calling thread (its own connection, when the store is opened per thread)."""
         if self._origin is None:

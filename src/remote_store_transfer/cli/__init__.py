@@ -524,36 +524,62 @@ def audit_group() -> None:
     """Audit log tools."""
 
 
-@audit_group.command("verify", epilog=EXIT_CODES_HELP, short_help="Check an audit log's hash chain.")
-@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
-@click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the log was written with.")
-@click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold.")
+@audit_group.command("verify", epilog=EXIT_CODES_HELP, short_help="Check audit logs: chains and batches.")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the logs were written with.")
+@click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold (one FILE).")
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stdout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
 @_guarded
-def audit_verify_cmd(file: str, key_env: str | None, anchor: str | None, as_json: bool, debug: bool) -> None:
-    """Verify the hash chain of the audit log FILE: exit 0 when intact, 6 at the first bad record."""
+def audit_verify_cmd(
+    files: tuple[str, ...], key_env: str | None, anchor: str | None, as_json: bool, debug: bool
+) -> None:
+    """Verify the audit logs FILE...: the hash chain of each, then that every file record their
+    batch records list is in one of them. Exit 0 when intact and complete, 6 otherwise.
+
+    Give every log a tree's records may be in: the caller's (its batch
+    record) and each worker's (with {host} or {pid} in the audit path).
+    """
     key = None
     if key_env is not None:
         key = os.environ.get(key_env)
         if not key:
             raise click.BadParameter(f"environment variable {key_env} is not set or empty", param_hint="--key-env")
-    from remote_store_transfer.plugin.audit import verify_chain  # noqa: PLC0415 -- only this command needs it
+    if anchor is not None and len(set(files)) > 1:
+        raise click.BadParameter(
+            "an anchor is a record of one log: give exactly one FILE with it", param_hint="--anchor"
+        )
+    from remote_store_transfer.plugin.audit import verify_logs  # noqa: PLC0415 -- only this command needs it
 
     try:
-        result = verify_chain(file, key=key, anchor=anchor)
+        report = verify_logs(files, key=key, anchors=None if anchor is None else {files[0]: anchor})
     except OSError as exc:
-        print_error(f"audit verify {file}", exc, debug=debug)
+        print_error(f"audit verify {exc.filename if isinstance(exc.filename, str) else files[0]}", exc, debug=debug)
         raise Failed(exit_code_for(exc)) from exc
+    except ValueError as exc:  # a malformed anchor
+        raise click.BadParameter(str(exc), param_hint="--anchor") from exc
+    errors = [
+        (file, f"record {r.first_bad} of {r.records}: {r.reason}") for file, r in report.chains.items() if not r.ok
+    ]
+    errors += [(file, f"record {number}: {message}") for file, number, message in report.incomplete()]
+    lines = [f"{file}: intact, {r.records} records" for file, r in report.chains.items() if r.ok]
+    if report.batches and report.complete:
+        lines.append(
+            f"batches: complete, {report.batches} batch records list {report.listed} file records, all present"
+        )
     if as_json:
-        data = {"file": file, "ok": result.ok, "records": result.records}
-        data |= {"first_bad": result.first_bad, "reason": result.reason}
-        click.echo(json.dumps(data))
-    elif result.ok:
-        click.echo(f"{file}: intact, {result.records} records")
-    if not result.ok:
-        where = f"record {result.first_bad} of {result.records}"
-        click.echo(f"{PROG}: error: audit verify {file}: {where}: {result.reason}", err=True)
+        data = report.as_dict()
+        if len(report.chains) == 1:  # one FILE: its object as it always was, completeness folded in
+            data = data["logs"][0]
+            if data["ok"] and not report.complete:
+                _, number, message = report.incomplete()[0]
+                data |= {"ok": False, "first_bad": number, "reason": message}
+        lines = [json.dumps(data)]
+    for line in lines:
+        click.echo(line)
+    for file, message in errors:
+        click.echo(f"{PROG}: error: audit verify {file}: {message}", err=True)
+    if not report.ok:
         raise Failed(EXIT_INTEGRITY)
 
 

@@ -55,7 +55,7 @@ EXIT_DENIED = 5
 """Denied: by a policy plugin (``TransferDenied``) or by the store or file system (``PermissionDenied``)."""
 EXIT_INTEGRITY = 6
 """Integrity failure: a verifier rejected the transfer (``IntegrityError``), the source ended early
-(``IncompleteTransferError``), or an audit chain is broken."""
+(``IncompleteTransferError``), an audit chain is broken, or a batch's file records are missing."""
 EXIT_INTERRUPTED = 130
 """Interrupted by Ctrl-C (SIGINT)."""
 
@@ -67,7 +67,7 @@ Exit codes:
   3    not found (the source)
   4    already exists (the destination; give --overwrite)
   5    denied by a policy plugin, or permission denied
-  6    integrity failure (a verifier rejected it; the source ended early; a broken audit chain)
+  6    integrity failure (a verifier rejected it; the source ended early; a broken or incomplete audit log)
   130  interrupted (Ctrl-C)"""
 """The exit-code table of ``--help`` (``\\b`` keeps click from re-wrapping it)."""
 

@@ -25,6 +25,15 @@ Verification
     elsewhere, see :func:`chain_head`) to detect that. Without a key, whoever
     can write the file can also rewrite it with recomputed hashes; configure
     a key (kept out of the file and of the writers' reach) to rule that out.
+
+Several logs
+    A tree whose files run in worker processes has its file records written
+    by each worker and its batch record by the caller; with ``{host}`` /
+    ``{pid}`` in the ``path`` (or the store ``prefix``) each process writes
+    its own chain. :func:`verify_logs` checks every chain of a set of logs,
+    then that every id a batch record lists in ``files`` has its file record
+    in one of them (**completeness**): a record removed from the end of a
+    worker's log, or a whole worker's log lost, is found there.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import math
 import os
 import re
 import socket
+import string
 import sys
 import threading
 import time
@@ -56,7 +66,7 @@ from remote_store_transfer.plugin.integrity import digest_of
 from remote_store_transfer.plugin.policy import store_location
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from remote_store import Store
 
@@ -67,13 +77,17 @@ __all__ = [
     "FORMAT_VERSION",
     "GENESIS",
     "NAME",
+    "PLACEHOLDERS",
     "AuditPlugin",
     "AuditSink",
     "FileSink",
+    "MissingRecord",
     "StoreSink",
+    "VerifyReport",
     "VerifyResult",
     "chain_head",
     "verify_chain",
+    "verify_logs",
     "verify_store",
 ]
 
@@ -128,6 +142,48 @@ def _chain_link(line: bytes) -> tuple[int, str]:
     if not isinstance(seq, int) or isinstance(seq, bool):
         raise ValueError("the line has no seq")
     return seq, match.group(1).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------- placeholders
+
+PLACEHOLDERS = ("host", "pid")
+"""The placeholders a ``path`` or a store ``prefix`` may hold: ``{host}`` and ``{pid}`` of the writing process."""
+
+
+def _host_label() -> str:
+    """This host's name, with anything but letters, digits, ``.`` and ``-`` made ``_`` (safe in a path or key)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", socket.gethostname()) or "host"
+
+
+def _template(text: str, what: str) -> bool:
+    """Check the placeholders of *text* (the *what* option); ``True`` when it must be expanded.
+
+    Text without ``{`` or ``}`` is taken as it is. Otherwise it is a template:
+    ``{host}`` and ``{pid}`` are expanded, ``{{`` and ``}}`` stand for a brace.
+
+    Raises:
+        ValueError: An unknown placeholder, a format spec, or a lone brace.
+    """
+    if "{" not in text and "}" not in text:
+        return False
+    hint = "the placeholders are {host} and {pid} (write {{ or }} for a literal brace)"
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text)]
+    except ValueError as exc:
+        raise ValueError(f"audit {what} {text!r}: {exc}; {hint}") from None
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS:
+            raise ValueError(f"audit {what} {text!r}: unknown placeholder {{{name}}}; {hint}")
+        if spec or conversion:
+            raise ValueError(f"audit {what} {text!r}: placeholder {{{name}}} takes no format spec or conversion")
+    return True
+
+
+def _expand(text: str) -> str:
+    """*text* (a checked template) with ``{host}`` and ``{pid}`` of this process."""
+    return text.format(host=_host_label(), pid=os.getpid())
 
 
 # --------------------------------------------------------------------------------------------- sinks
@@ -199,26 +255,53 @@ class FileSink:
     tampered with), appending is refused with an error rather than extending
     a broken chain: verify the file, move it aside, and a new chain starts.
 
+    With ``{host}`` or ``{pid}`` in *path*, each process writes its own file
+    (its own chain): the placeholders are expanded in the process that
+    writes, at its first record (again in a forked child), e.g.
+    ``audit-{host}-{pid}.jsonl``. ``{{`` and ``}}`` stand for a literal brace.
+    The sink pickles (the template travels, not an expanded path).
+
     Args:
         path: The log file; created (mode 0o640) with its directory if missing.
         key: HMAC key for the record hashes (``None``: plain SHA-256).
+
+    Raises:
+        ValueError: *path* holds an unknown placeholder (anything but
+            ``{host}`` and ``{pid}``) or a lone brace.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, key: _Key | None = None) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        text = os.fspath(path)
+        templated = _template(text, "path")
+        self.template = os.path.abspath(text)
+        """The path as configured (absolute), placeholders and all."""
+        self._templated = templated
+        self._expanded: tuple[int, str] | None = None  # (pid, path) of the last expansion
         self._key = _key_bytes(key)
+
+    @property
+    def path(self) -> str:
+        """The file this process writes: the template with this process's ``{host}`` and ``{pid}``."""
+        if not self._templated:
+            return self.template
+        pid = os.getpid()
+        expanded = self._expanded
+        if expanded is None or expanded[0] != pid:
+            expanded = self._expanded = (pid, _expand(self.template))
+        return expanded[1]
 
     def describe(self) -> str:
         return f"file {self.path}"
 
     def __repr__(self) -> str:
-        return f"FileSink({self.path!r})"
+        return f"FileSink({self.template!r})"
 
     def append(self, record: dict[str, Any]) -> None:
-        directory = os.path.dirname(self.path)
+        path = self.path
+        directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-        fd = os.open(self.path, flags, 0o640)
+        fd = os.open(path, flags, 0o640)
         try:
             _lock(fd)
             try:
@@ -228,8 +311,8 @@ class FileSink:
                     seq, prev = (0, GENESIS) if last is None else _chain_link(last)
                 except ValueError as exc:
                     raise AuditError(
-                        f"refusing to append to the audit log {self.path}: its last record is damaged ({exc}); "
-                        f"run 'python -m remote_store_transfer.audit verify {self.path}' and move the file aside"
+                        f"refusing to append to the audit log {path}: its last record is damaged ({exc}); "
+                        f"run 'python -m remote_store_transfer.audit verify {path}' and move the file aside"
                     ) from exc
                 line, _ = _seal(record, seq + 1, prev, self._key)
                 data = memoryview(line + b"\n")
@@ -268,33 +351,54 @@ class StoreSink:
     on the very transfer it belongs to. Batching would save requests but
     hold records in memory where a crash loses them unseen.
 
+    *prefix* may hold ``{host}`` and ``{pid}`` (e.g. ``"audit/{host}"``: one
+    folder per machine), expanded in the process that writes, with its chain.
+    The sink pickles (if its store does); an unpickled copy starts a chain of
+    its own.
+
     Args:
         store: The store to write to (for example ``Store.child("audit")`` of an
             S3 bucket with object lock / versioning).
         prefix: Folder under which chains are written.
         key: HMAC key for the record hashes (``None``: plain SHA-256).
+
+    Raises:
+        ValueError: *prefix* holds an unknown placeholder (anything but
+            ``{host}`` and ``{pid}``) or a lone brace.
     """
 
     def __init__(self, store: Store, prefix: str = "audit", *, key: _Key | None = None) -> None:
         self.store = store
-        self.prefix = prefix.strip("/")
+        self.template = prefix.strip("/")
+        """The prefix as configured, placeholders and all."""
+        self._templated = _template(self.template, "prefix")
         self._key = _key_bytes(key)
         self._lock = threading.Lock()
         self._new_chain()
 
     def _new_chain(self) -> None:
-        host = re.sub(r"[^A-Za-z0-9.-]+", "_", socket.gethostname()) or "host"
         started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self._pid = os.getpid()
-        self.chain = f"{started}-{host}-{self._pid}-{uuid.uuid4().hex[:8]}"
+        self.prefix = _expand(self.template).strip("/") if self._templated else self.template
+        self.chain = f"{started}-{_host_label()}-{self._pid}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
         self._prev = GENESIS
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._new_chain()  # never extend the chain of the sink this is a copy of: both would write its keys
 
     def describe(self) -> str:
         return f"{self.store!r}:{self.prefix}/{self.chain}/"
 
     def __repr__(self) -> str:
-        return f"StoreSink({self.store!r}, {self.prefix!r})"
+        return f"StoreSink({self.store!r}, {self.template!r})"
 
     def append(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -361,9 +465,11 @@ class AuditPlugin:
     Exactly one of *path*, *store* or *sink* names where records go.
 
     Args:
-        path: Local JSON Lines file (a :class:`FileSink`).
+        path: Local JSON Lines file (a :class:`FileSink`). ``{host}`` and
+            ``{pid}`` in it are expanded by each writing process: one file, one
+            chain per process (for trees on worker processes or a cluster).
         store: A ``Store`` to write one object per record to (a :class:`StoreSink`).
-        prefix: Folder in *store* for the records.
+        prefix: Folder in *store* for the records (``{host}`` and ``{pid}`` allowed too).
         sink: Any object with ``append(record)`` and ``describe()``.
         actor: Who acts: the user name to record (default: the login name
             of the process), or a callable ``actor(context) -> str`` (for a
@@ -705,8 +811,13 @@ def verify_chain(
         OSError: The file cannot be read.
     """
     key_bytes = _key_bytes(key)
-    anchor_seq, anchor_hash = _parse_anchor(anchor) if anchor is not None else (None, None)
-    lines = _Counted(_lines(source))
+    return _verify(_lines(source), key_bytes, _parse_anchor(anchor) if anchor is not None else None)
+
+
+def _verify(source: Iterator[_Line], key_bytes: bytes | None, anchor: tuple[int, str] | None) -> VerifyResult:
+    """:func:`verify_chain` of the lines of *source*, which it reads to the end (whatever it finds)."""
+    anchor_seq, anchor_hash = anchor if anchor is not None else (None, None)
+    lines = _Counted(source)
     previous: _Line | None = None
     anchor_seen = False
     for line in lines:
@@ -819,15 +930,249 @@ def chain_head(source: str | os.PathLike[str] | bytes | Iterable[str | bytes]) -
     return f"{seq}:{digest}"
 
 
-def verify_store(store: Store, prefix: str = "audit", *, key: _Key | None = None) -> VerifyResult:
-    """Verify every chain a :class:`StoreSink` wrote under *prefix* of *store*.
+# --------------------------------------------------------------------------------------------- several logs
+
+
+@dataclass(frozen=True)
+class MissingRecord:
+    """A file record that a batch record lists (in ``files`` or ``unrecorded``) and no verified log holds.
+
+    Attributes:
+        batch: The batch record's ``id`` (the tree call's ``Batch.id``).
+        log: The log that holds the batch record: its path (for :func:`verify_store`, its chain's folder).
+        record: The batch record's 1-based line in that log (its number in the chain).
+        id: The ``id`` of the file record.
+    """
+
+    batch: str
+    log: str
+    record: int
+    id: str
+
+
+def _few(ids: list[str], limit: int = 10) -> str:
+    """*ids*, comma-separated, at most *limit* of them."""
+    shown = ", ".join(ids[:limit])
+    return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :func:`verify_logs` found in a set of logs.
+
+    Attributes:
+        chains: Each log's :class:`VerifyResult` (as :func:`verify_chain`
+            gives it), by path, in the order the logs were given.
+        batches: How many batch records the logs hold.
+        listed: How many file record ids those batch records list in ``files``.
+        missing: The listed ids that no log holds a file record for (by log,
+            then batch record, then their order in ``files``): a record lost
+            or removed, or the log of a worker that was not given.
+        unrecorded: The ids batch records list in ``unrecorded``: records their
+            writer could not write and said so (``on_failure="log"``); not a
+            failure of the logs, but transfers without a record.
+    """
+
+    chains: dict[str, VerifyResult]
+    batches: int = 0
+    listed: int = 0
+    missing: tuple[MissingRecord, ...] = ()
+    unrecorded: tuple[MissingRecord, ...] = ()
+
+    @property
+    def intact(self) -> bool:
+        """``True`` when every chain is intact."""
+        return all(result.ok for result in self.chains.values())
+
+    @property
+    def complete(self) -> bool:
+        """``True`` when every id the batch records list has its file record in one of the logs."""
+        return not self.missing
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when every chain is intact and the batch records are complete."""
+        return self.intact and self.complete
+
+    @property
+    def records(self) -> int:
+        """How many records (lines) the logs hold in all."""
+        return sum(result.records for result in self.chains.values())
+
+    def missing_by_batch(self) -> dict[tuple[str, int, str], list[str]]:
+        """The missing ids grouped by batch record: ``{(log, record, batch): [id, ...]}``, in log order."""
+        groups: dict[tuple[str, int, str], list[str]] = {}
+        for item in self.missing:
+            groups.setdefault((item.log, item.record, item.batch), []).append(item.id)
+        return groups
+
+    def incomplete(self) -> list[tuple[str, int, str]]:
+        """One ``(log, record, message)`` per batch record with missing file records, in log order.
+
+        The message names the batch and (the first ten of) the missing ids.
+        """
+        return [
+            (log, record, f"batch {batch} lists {len(ids)} file record(s) that none of the logs holds: {_few(ids)}")
+            for (log, record, batch), ids in self.missing_by_batch().items()
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON data: ``ok``, ``records``, ``intact``, ``complete``, ``batches``,
+        ``listed``, ``missing`` and ``unrecorded`` (each ``{"batch", "file", "record", "id"}``),
+        and ``logs``: per log ``{"file", "ok", "records", "first_bad", "reason"}``."""
+
+        def items(records: tuple[MissingRecord, ...]) -> list[dict[str, Any]]:
+            return [{"batch": m.batch, "file": m.log, "record": m.record, "id": m.id} for m in records]
+
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "intact": self.intact,
+            "complete": self.complete,
+            "batches": self.batches,
+            "listed": self.listed,
+            "missing": items(self.missing),
+            "unrecorded": items(self.unrecorded),
+            "logs": [
+                {"file": log, "ok": r.ok, "records": r.records, "first_bad": r.first_bad, "reason": r.reason}
+                for log, r in self.chains.items()
+            ],
+        }
+
+    def __str__(self) -> str:
+        broken = sum(not result.ok for result in self.chains.values())
+        logs = f"{len(self.chains)} log{'s' if len(self.chains) != 1 else ''}, {self.records} records"
+        chains = "every chain intact" if not broken else f"{broken} chain{'s' if broken != 1 else ''} broken"
+        if not self.batches:
+            batches = "no batch records"
+        elif self.complete:
+            batches = f"{self.batches} batch record(s) list {self.listed} file records: all present"
+        else:
+            batches = (
+                f"{self.batches} batch record(s) list {self.listed} file records: "
+                f"{len(self.missing)} missing from the logs"
+            )
+        return f"{'OK' if self.ok else 'FAILED'}: {logs}, {chains}; {batches}"
+
+
+@dataclass
+class _BatchSeen:
+    id: str
+    log: str
+    record: int
+    files: list[str]
+    unrecorded: list[str]
+
+
+def _strings(value: object) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+class _Records:
+    """The file record ids and the batch records of a set of logs, noted as their lines are verified."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.batches: list[_BatchSeen] = []
+
+    def reading(self, log: str, lines: Iterator[_Line]) -> Iterator[_Line]:
+        """*lines* (of *log*), each noted on its way through."""
+        for line in lines:
+            self._note(log, line)
+            yield line
+
+    def _note(self, log: str, line: _Line) -> None:
+        if not line.complete or b'"id"' not in line.raw:
+            return
+        try:
+            data = json.loads(line.raw)
+        except ValueError:
+            return  # not a record: the chain's verification reports it
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return
+        kind = data.get("kind")
+        if kind is None:  # a file record
+            self.ids.add(data["id"])
+        elif kind == "batch":
+            files, unrecorded = _strings(data.get("files")), _strings(data.get("unrecorded"))
+            self.batches.append(_BatchSeen(data["id"], log, line.number, files, unrecorded))
+
+    def report(self, chains: dict[str, VerifyResult]) -> VerifyReport:
+        missing: list[MissingRecord] = []
+        unrecorded: list[MissingRecord] = []
+        for batch in self.batches:
+            missing += (MissingRecord(batch.id, batch.log, batch.record, i) for i in batch.files if i not in self.ids)
+            unrecorded += (MissingRecord(batch.id, batch.log, batch.record, i) for i in batch.unrecorded)
+        listed = sum(len(batch.files) for batch in self.batches)
+        return VerifyReport(chains, len(self.batches), listed, tuple(missing), tuple(unrecorded))
+
+
+def verify_logs(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    key: _Key | None = None,
+    anchors: Mapping[str | os.PathLike[str], str] | None = None,
+) -> VerifyReport:
+    """Verify a set of audit logs: each one's chain, and the completeness of their batch records.
+
+    Give every log the records of the trees may be in: with ``{host}`` /
+    ``{pid}`` in the audit ``path``, the caller's log (it holds the batch
+    records) and each worker's. Each log's chain is checked as
+    :func:`verify_chain` does; then every id a batch record lists in
+    ``files`` must have its file record in one of the logs. A file record
+    removed from a worker's log -- even from its end, where its chain alone
+    cannot tell -- or a worker's log that is missing from *paths* shows up
+    in :attr:`VerifyReport.missing`, naming the batch and the id.
+
+    Args:
+        paths: The log files (a path is read once however often it is given).
+        key: The HMAC key the records were written with, if any (the same for all).
+        anchors: ``{path: "seq:hash"}``: anchors (see :func:`verify_chain`) of some of the logs.
 
     Returns:
-        ``ok`` when every chain is intact; ``records`` counts the records of
-        all chains; on failure ``first_bad`` is the record's number in its
-        chain and ``reason`` names the chain and the object.
+        A :class:`VerifyReport`; ``ok`` when every chain is intact and no listed file record is missing.
+
+    Raises:
+        OSError: A file cannot be read (``filename`` names it).
+        ValueError: No path given, an anchor for a log that is not in *paths*, or a malformed anchor.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    key_bytes = _key_bytes(key)
+    logs: dict[str, str] = {}  # real path -> path as given, in order
+    for path in paths:
+        logs.setdefault(os.path.realpath(path), os.fspath(path))
+    if not logs:
+        raise ValueError("no audit log given")
+    anchored: dict[str, tuple[int, str]] = {}
+    for path, anchor in (anchors or {}).items():
+        real = os.path.realpath(path)
+        if real not in logs:
+            raise ValueError(f"an anchor is given for {os.fspath(path)!r}, which is not among the logs to verify")
+        anchored[real] = _parse_anchor(anchor)
+    records = _Records()
+    chains = {
+        log: _verify(records.reading(log, _lines(log)), key_bytes, anchored.get(real)) for real, log in logs.items()
+    }
+    return records.report(chains)
+
+
+def verify_store(store: Store, prefix: str = "audit", *, key: _Key | None = None) -> VerifyResult:
+    """Verify every chain a :class:`StoreSink` wrote under *prefix* of *store*, and their batch records.
+
+    A sink whose prefix has placeholders (``"audit/{host}"``) writes under
+    the expanded prefixes: verify their common folder (``"audit"``). Besides
+    each chain, every id a batch record lists in ``files`` must have its file
+    record in one of the chains (the workers of a tree write their own).
+
+    Returns:
+        ``ok`` when every chain is intact and complete; ``records`` counts
+        the records of all chains; on failure ``first_bad`` is the record's
+        number in its chain and ``reason`` names the chain and the object
+        (for a missing file record: the batch record, and the missing ids).
     """
     prefix = prefix.strip("/")
+    key_bytes = _key_bytes(key)
     chains: dict[str, list[str]] = {}
     if not prefix or store.exists(prefix):
         for info in store.list_files(prefix, recursive=True):
@@ -835,11 +1180,15 @@ def verify_store(store: Store, prefix: str = "audit", *, key: _Key | None = None
             relative = path[len(prefix) + 1 :] if prefix else path
             chain, _, name = relative.rpartition("/")
             chains.setdefault(chain, []).append(name)
+    records = _Records()
+    folders: dict[str, tuple[str, list[str]]] = {}
     total = 0
     for chain in sorted(chains):
         names = sorted(chains[chain])
         folder = f"{prefix}/{chain}" if prefix else chain
-        result = verify_chain([store.read_bytes(f"{folder}/{name}") for name in names], key=key)
+        folders[folder] = (chain, names)
+        objects = [store.read_bytes(f"{folder}/{name}") for name in names]
+        result = _verify(records.reading(folder, _lines(objects)), key_bytes, None)
         total += result.records
         if not result.ok:
             assert result.first_bad is not None
@@ -847,4 +1196,16 @@ def verify_store(store: Store, prefix: str = "audit", *, key: _Key | None = None
             return VerifyResult(
                 False, total, result.first_bad, f"chain {chain}, object {folder}/{bad}: {result.reason}"
             )
-    return VerifyResult(True, total, None, "intact" if total else "empty log")
+    incomplete = next(iter(records.report({}).missing_by_batch().items()), None)
+    if incomplete is None:
+        return VerifyResult(True, total, None, "intact" if total else "empty log")
+    (folder, number, batch), ids = incomplete
+    chain, names = folders[folder]
+    where = f"under {prefix!r}" if prefix else "in the store"
+    return VerifyResult(
+        False,
+        total,
+        number,
+        f"chain {chain}, object {folder}/{names[number - 1]}: batch {batch} lists {len(ids)} file record(s) "
+        f"that no chain {where} holds: {_few(ids)}",
+    )

@@ -4,6 +4,7 @@ One command, one process, interleaved, best of N::
 
     python benchmarks/run.py            # the full run (256 MiB, 5 trials, S3 included)
     python benchmarks/run.py --quick    # a smoke run in a few seconds
+    python benchmarks/run.py --trees    # then the tree benchmarks too (benchmarks/trees.py)
 
 It measures, in one run:
 
@@ -803,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also cProfile case (c) and the per-call loop")
     parser.add_argument("--update-docs", action="store_true", help="paste the tables into docs/performance.md")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--trees", action="store_true", help="then run benchmarks/trees.py (with --quick, --check)")
     args = parser.parse_args(argv)
     # A smoke run never overwrites the recorded results.
     out_dir = Path(tempfile.gettempdir()) / "rst-bench-quick" if args.quick else HERE / "results"
@@ -894,7 +896,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(missed)} target(s) missed: " + "; ".join(missed))
     else:
         print("all targets met")
-    return 1 if missed and args.check else 0
+    code = 1 if missed and args.check else 0
+    if args.trees:
+        import trees
+
+        print("\ntree benchmarks (benchmarks/trees.py) ...", flush=True)
+        tree_args = [flag for flag, on in (("--quick", args.quick), ("--check", args.check)) if on]
+        code = max(code, trees.main(tree_args))
+        if trees.ABANDONED:  # a hung tree run's threads would block the interpreter's exit
+            sys.stdout.flush()
+            os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

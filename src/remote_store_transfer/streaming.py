@@ -287,7 +287,9 @@ def _write_local_atomic(
     """Download into a temp file beside *dest*, then move it into place; never leave a partial file."""
     directory, name = os.path.split(os.path.abspath(dest))
     # At most 50 characters of the name (<= 200 bytes): the temp name must fit wherever *dest*'s does (NAME_MAX 255).
-    temp = os.path.join(directory, f".{name[:50]}.{uuid.uuid4().hex[:12]}.part")
+    # A tree's temp files carry its tag, so that the tree can remove those of a worker process that died.
+    tag = f"{context.batch.temp_tag}." if context.batch is not None else ""
+    temp = os.path.join(directory, f".{name[:50]}.{tag}{uuid.uuid4().hex[:12]}.part")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with open(fd, "wb") as fh:

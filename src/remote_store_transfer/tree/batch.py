@@ -99,6 +99,11 @@ class Batch:
             return "failure"
         return "success" if self.error is None and self.listing_complete else "incomplete"
 
+    @property
+    def temp_tag(self) -> str:
+        """A tag in the names of this tree's local temp files (``.NAME.TAG.HEX.part``), unique to the tree."""
+        return self.id.removeprefix("batch-").replace("-", "")
+
     def elapsed(self) -> float:
         """Seconds since the tree call started (monotonic clock)."""
         return time.perf_counter() - self.started_perf

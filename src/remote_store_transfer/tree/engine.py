@@ -9,9 +9,11 @@ files go, in what order, and what happens around them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import posixpath
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -182,6 +184,8 @@ class _Tree:
         self.src_shared = SharedStore(src.store)
         same = dst.store is not None and dst.store is src.store
         self.dst_shared = self.src_shared if same else SharedStore(dst.store)
+        self.folders: set[str] = set()
+        """The relative folders of the files that ran in worker processes (for :meth:`sweep`)."""
         self.spec: BatchSpec | None = None
         """Set when the files run in worker processes: what travels with each of them."""
         self.mover = Mover(
@@ -230,12 +234,38 @@ class _Tree:
     def ended(self, outcome: FileOutcome) -> None:
         """Every outcome, in the caller's thread: note its tries; report a remote file's bytes as progress."""
         self.batch.transfer_ids.extend(outcome.transfer_ids)
+        if self.spec is not None and self.dst.store is None and outcome.status in ("transferred", "failed"):
+            self.folders.add(posixpath.dirname(outcome.path))
         on_progress = self.options.on_progress
         if self.spec is not None and on_progress is not None and outcome.bytes:
             on_progress(outcome.bytes)
         on_file = self.options.on_file
         if on_file is not None:
             on_file(outcome)
+
+    def sweep(self) -> None:
+        """Remove the temp files of this tree's atomic downloads that a dead worker process left behind.
+
+        A worker killed mid-file never reaches its own clean-up; Dask reruns the
+        file elsewhere, under another temp name. Once every file has ended,
+        any temp file that carries this tree's tag is an orphan. Only the
+        folders this tree's files went to are looked at.
+        """
+        if self.spec is None or self.dst.store is not None or not self.folders:
+            return
+        suffix = f".{self.batch.temp_tag}."
+        for folder in sorted(self.folders):
+            path = os.path.join(self.dst.path, *folder.split("/")) if folder else self.dst.path
+            try:
+                with os.scandir(path) as entries:
+                    orphans = [e.path for e in entries if e.name.startswith(".") and suffix in e.name]
+            except OSError:
+                continue
+            for orphan in orphans:
+                if orphan.endswith(".part"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(orphan)
+                        log.info("removed %s, the temp file of a download whose worker process died", orphan)
 
     # -- walk and plan
 
@@ -410,6 +440,7 @@ def run_tree(
         raise
     finally:
         tree.close()
+        tree.sweep()
         result.seconds = batch.elapsed()
         _post_batch(pm, batch, result, error)
     return result

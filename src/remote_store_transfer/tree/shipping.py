@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -44,6 +45,8 @@ __all__ = [
     "CannotTravel",
     "SharedStore",
     "StoreSpec",
+    "dumps",
+    "loads",
     "open_store",
     "registry_store",
     "store_kind",
@@ -146,6 +149,44 @@ def store_spec(store: Store, role: str) -> StoreSpec:
             "build it with remote_store_transfer.registry_store() or use threads"
         ) from exc
     return StoreSpec(f"pickle-{hashlib.sha256(payload).hexdigest()[:24]}", name, payload=payload)
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a store built with :func:`registry_store` as its :class:`StoreSpec` (config + name), never by value."""
+
+    def persistent_id(self, obj: object) -> StoreSpec | None:
+        from remote_store import Store  # noqa: PLC0415 -- a cheap lookup of a class already imported
+
+        if isinstance(obj, Store):
+            with _origins_lock:
+                known = obj in _origins
+            if known:
+                return store_spec(obj, "setting")
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    """Opens the stores that :class:`_Pickler` sent as specs (once per process, :func:`open_store`)."""
+
+    def persistent_load(self, pid: Any) -> Store:
+        if not isinstance(pid, StoreSpec):
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        return open_store(pid)
+
+
+def dumps(value: object) -> bytes:
+    """Pickle *value* (plugin settings, plugins) with every :func:`registry_store` store in it as config + name.
+
+    Other stores in it are pickled by value, with their credentials.
+    """
+    buffer = io.BytesIO()
+    _Pickler(buffer).dump(value)
+    return buffer.getvalue()
+
+
+def loads(payload: bytes) -> Any:
+    """Unpickle what :func:`dumps` made, opening its stores in this process."""
+    return _Unpickler(io.BytesIO(payload)).load()
 
 
 _opened: dict[str, Store] = {}

@@ -32,7 +32,7 @@ from remote_store_transfer.context import Endpoint
 from remote_store_transfer.errors import TransferError
 from remote_store_transfer.tree.batch import Batch, FileOutcome
 from remote_store_transfer.tree.mover import Mover
-from remote_store_transfer.tree.shipping import CannotTravel, SharedStore, StoreSpec, open_store
+from remote_store_transfer.tree.shipping import CannotTravel, SharedStore, StoreSpec, dumps, loads, open_store
 
 if TYPE_CHECKING:
     from remote_store_transfer.plugin.manager import TransferPluginManager
@@ -110,7 +110,7 @@ def plugin_spec(pm: TransferPluginManager, *, global_manager: bool) -> PluginSpe
             plugin = pm.get_plugin(info.name)
             _check_pickles(plugin, f"the plugin {info.name!r} ({type(plugin).__qualname__})")
             plugins.append((info.name, plugin))
-    payload = pickle.dumps((settings, tuple(plugins)))
+    payload = dumps((settings, tuple(plugins)))  # a registry_store() among the settings goes as config + name
     blocked = tuple(sorted(pm.blocked_names))
     entry_points = global_manager or pm.entry_points_loaded
     key = hashlib.sha256(payload + repr((global_manager, entry_points, blocked)).encode()).hexdigest()[:24]
@@ -119,7 +119,7 @@ def plugin_spec(pm: TransferPluginManager, *, global_manager: bool) -> PluginSpe
 
 def _check_pickles(value: object, what: str) -> None:
     try:
-        pickle.dumps(value)
+        dumps(value)
     except Exception as exc:
         raise CannotTravel(
             f"{what} cannot travel to worker processes: it does not pickle ({type(exc).__name__}: {exc}); "
@@ -168,7 +168,7 @@ def _manager(spec: PluginSpec) -> TransferPluginManager:
         from remote_store_transfer.config import disable_plugin, enable_plugin  # noqa: PLC0415 -- above the manager
         from remote_store_transfer.plugin.manager import build_plugin_manager  # noqa: PLC0415
 
-        settings, plugins = pickle.loads(spec.payload)
+        settings, plugins = loads(spec.payload)
         if spec.global_manager:
             pm = build_plugin_manager(entry_points=True, blocked=spec.blocked, use_env=True)
         else:

@@ -222,9 +222,9 @@ class _Tree:
             batch.id,
             batch.operation,
             store_spec(src.store, "source") if src.store is not None else None,
-            src.path,
+            src.path if src.store is not None else os.path.abspath(src.path),  # a worker has its own cwd
             store_spec(dst.store, "destination") if dst.store is not None else None,
-            dst.path,
+            dst.path if dst.store is not None else os.path.abspath(dst.path),
             batch.options,
             self.keeps_mtime,
             plugin_spec(pm, global_manager=pm.process_wide),

@@ -45,6 +45,22 @@ from rst_dask_kit import (
 )
 
 BUCKET = "dask-trees"
+DASK_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the cluster's tests last.
+
+    The cluster is started once per session and lives until the session
+    ends. Its scheduler runs in this process, with threads that allocate memory
+    and open files (``/proc/PID/stat``) all the time: tests that measure this
+    process's peak memory (tracemalloc) or count its open files would see
+    them. With the cluster's tests last, it starts only after those ran.
+    """
+    ours = [item for item in items if DASK_DIR in Path(str(item.path)).resolve().parents]
+    if ours:
+        others = [item for item in items if item not in ours]
+        items[:] = others + ours
 
 
 @pytest.fixture(scope="session")

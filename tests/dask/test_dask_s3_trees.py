@@ -7,6 +7,7 @@ never hold the credential values.
 
 from __future__ import annotations
 
+import copy
 import functools
 import pickle
 from pathlib import Path
@@ -183,3 +184,44 @@ def test_a_registry_store_given_as_a_plugin_setting_travels_without_its_secret(
     assert len(submitted) == len(files)
     for call in submitted:
         _assert_task_has_no_secret(call, s3_credentials)
+
+
+def _builds_counted() -> int:
+    from remote_store_transfer.tree import shipping
+
+    return getattr(shipping, "_test_builds", 0)
+
+
+def test_a_registry_store_is_built_once_per_worker_not_once_per_file(dask_client, s3_config, tmp_path):
+    """Each worker process builds the store of a spec once and reuses it for every file it moves."""
+    files = make_tree(tmp_path / "src", 24)
+    config = copy.deepcopy(s3_config)
+    config["stores"]["once"] = dict(config["stores"]["archive"])  # a store no earlier test opened
+    s3 = rst.registry_store(config, "once")
+
+    def count_builds() -> None:  # in each worker: every store build through a registry is counted
+        from remote_store_transfer.tree import shipping
+
+        if getattr(shipping, "_test_wrapped", False):
+            return
+        real = shipping.Registry
+
+        class Counting(real):  # type: ignore[misc,valid-type]
+            def get_store(self, name: str) -> Any:
+                shipping._test_builds = getattr(shipping, "_test_builds", 0) + 1  # type: ignore[attr-defined]
+                return super().get_store(name)
+
+        shipping.Registry = Counting  # type: ignore[misc]
+        shipping._test_wrapped = True  # type: ignore[attr-defined]
+
+    dask_client.run(count_builds)
+    before = dask_client.run(_builds_counted)
+
+    result = rst.upload_tree(s3, tmp_path / "src", "once", executor=dask_client, atomic=True)
+
+    assert result.ok, result.failed
+    assert store_tree(s3, "once") == files
+    builds = {worker: count - before[worker] for worker, count in dask_client.run(_builds_counted).items()}
+    # 24 files over 2 workers: built once by each worker that moved files (once per file would be 24)
+    assert 1 <= sum(builds.values()) <= len(builds), builds
+    assert all(n <= 1 for n in builds.values()), builds

@@ -451,6 +451,7 @@ def _dry_run(pm: TransferPluginManager, tree: _Tree, result: TreeResult) -> Tree
     outcomes: list[FileOutcome] = []
     tree.runner.on_file = outcomes.append if tree.options.on_file is not None else None
     error: BaseException | None = None
+    began = False  # post_batch runs for a tree whose pre_batch began (planning failed: neither runs)
     try:
         tree.load_index()
         tree.runner.run(tree.items(), result)
@@ -459,6 +460,7 @@ def _dry_run(pm: TransferPluginManager, tree: _Tree, result: TreeResult) -> Tree
         tree.batch.plan = result
         # the plan is known now: the files the checks turned into skips are not planned
         tree.batch.planned_files, tree.batch.planned_bytes = len(result.transferred), result.bytes_transferred
+        began = True
         pm.hook.pre_batch(batch=tree.batch)
         on_file = tree.options.on_file
         if on_file is not None:
@@ -470,5 +472,6 @@ def _dry_run(pm: TransferPluginManager, tree: _Tree, result: TreeResult) -> Tree
     finally:
         tree.close()
         result.seconds = tree.batch.elapsed()
-        _post_batch(pm, tree.batch, result, error)
+        if began:
+            _post_batch(pm, tree.batch, result, error)
     return result

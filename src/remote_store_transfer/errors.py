@@ -16,6 +16,7 @@ __all__ = [
     "IncompleteTransferError",
     "IntegrityError",
     "PluginLoadError",
+    "SameFileError",
     "TransferDenied",
     "TransferError",
     "TreeOverlapError",
@@ -182,6 +183,29 @@ class TreeOverlapError(TransferError, ValueError):
         super().__init__(
             f"refusing to copy a tree into itself: {destination} overlaps the source {source} "
             "(one lies inside the other)"
+        )
+        self.source = source
+        self.destination = destination
+
+
+class SameFileError(TransferError, ValueError):
+    """The destination of a transfer is its own source: the same file, however it was spelled.
+
+    Raised before anything is opened for writing (writing would truncate the
+    file while it is being read, and leave it empty). It covers the same local
+    file through ``./``, ``//``, a symlink or a hard link; a local store's file
+    given as the local side of an upload or a download; the same store
+    location reached through another ``Store`` object or a ``child()`` alias.
+
+    Attributes:
+        source: Description of the source.
+        destination: Description of the destination.
+    """
+
+    def __init__(self, operation: str, source: str, destination: str) -> None:
+        super().__init__(
+            f"{operation} refused: the destination {destination} is the source {source} itself "
+            "(writing it would destroy what is being read)"
         )
         self.source = source
         self.destination = destination

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 from remote_store_transfer.capturing import record as capture_record
 from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import IncompleteTransferError
+from remote_store_transfer.locations import refuse_same_file
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -188,6 +189,7 @@ def upload(
     """
     path = os.fspath(local_path)
     with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
+        refuse_same_file(Endpoint(None, path), Endpoint(store, remote_path), "upload")
         context = TransferContext(
             "upload",
             Endpoint(None, path),
@@ -232,6 +234,7 @@ def download(
     *size* (``context.size``: the source's size from the tree's listing) and *batch* are for the tree calls.
     """
     dest = os.fspath(local_path)
+    refuse_same_file(Endpoint(store, remote_path), Endpoint(None, dest), "download")
     if not overwrite and os.path.exists(dest):  # before store.read() (XFER-008)
         raise FileExistsError(f"Local file already exists: {dest}")
     context = TransferContext(
@@ -338,6 +341,7 @@ def transfer(
 
     *size*, *metadata* and *batch* are for the tree calls (see :func:`upload` and :func:`download`).
     """
+    refuse_same_file(Endpoint(src_store, src_path), Endpoint(dst_store, dst_path), "transfer")
     context = TransferContext(
         "transfer",
         Endpoint(src_store, src_path),

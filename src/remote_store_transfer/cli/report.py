@@ -14,6 +14,7 @@ from remote_store_transfer.errors import (
     ConfigError,
     IncompleteTransferError,
     IntegrityError,
+    SameFileError,
     TransferDenied,
     TreeOverlapError,
 )
@@ -81,7 +82,7 @@ TREE_EXIT_HELP = (
 
 _CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((KeyboardInterrupt,), EXIT_INTERRUPTED),
-    ((ConfigError, TreeOverlapError), EXIT_USAGE),
+    ((ConfigError, TreeOverlapError, SameFileError), EXIT_USAGE),
     ((IntegrityError, IncompleteTransferError), EXIT_INTEGRITY),
     ((TransferDenied, PermissionDenied, PermissionError), EXIT_DENIED),
     ((NotFound, FileNotFoundError), EXIT_NOT_FOUND),

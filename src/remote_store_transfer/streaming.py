@@ -15,6 +15,7 @@ import functools
 import io
 import logging
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
@@ -255,7 +256,9 @@ def download(
             if atomic:
                 _write_local_atomic(stream, dest, overwrite, context, on_chunk)
             else:
-                with open(dest, "wb") as fh:
+                # Without overwrite, created exclusively: a file (or a dangling symlink) that appeared since the
+                # check above is never overwritten nor followed.
+                with open(dest, "wb" if overwrite else "xb") as fh:
                     _copy(stream, fh, context, on_chunk)
         finally:
             stream.close()
@@ -300,6 +303,8 @@ def _write_local_atomic(
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:
+            with contextlib.suppress(OSError):  # the file it replaces keeps its permissions (a 0600 stays 0600)
+                os.chmod(temp, stat.S_IMODE(os.stat(dest).st_mode))
             os.replace(temp, dest)
         else:
             _place_without_clobbering(temp, dest)

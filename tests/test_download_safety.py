@@ -1,0 +1,56 @@
+"""Downloads never clobber what appeared meanwhile, never write through a dangling symlink, and keep a file's mode."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from remote_store import Store
+from remote_store.backends import MemoryBackend
+
+from remote_store_transfer import TransferManager, download, hookimpl
+
+DATA = b"remote bytes " * 1000
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store(backend=MemoryBackend())
+    s.write("a.bin", DATA)
+    return s
+
+
+def test_a_file_that_appears_while_the_stream_opens_is_not_overwritten(store: Store, tmp_path: Path) -> None:
+    dest = tmp_path / "a.bin"
+
+    class Appear:  # runs after the existence check, before the local file is opened
+        @hookimpl
+        def pre_transfer(self, context):
+            dest.write_bytes(b"someone else's file")
+
+    with pytest.raises(FileExistsError):
+        TransferManager([Appear()]).download(store, "a.bin", dest)
+    assert dest.read_bytes() == b"someone else's file"
+
+
+def test_a_dangling_symlink_at_the_destination_is_not_followed(store: Store, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "target.bin"
+    target.parent.mkdir()
+    link = tmp_path / "a.bin"
+    link.symlink_to(target)
+    with pytest.raises(FileExistsError):
+        download(store, "a.bin", link)
+    assert not target.exists()  # its target was not created
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_a_redownload_over_a_0600_file_keeps_it_0600(store: Store, tmp_path: Path, atomic: bool) -> None:
+    dest = tmp_path / "secret.bin"
+    dest.write_bytes(b"old")
+    os.chmod(dest, 0o600)
+    download(store, "a.bin", dest, overwrite=True, atomic=atomic)
+    assert dest.read_bytes() == DATA
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600

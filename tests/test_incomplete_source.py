@@ -203,3 +203,41 @@ def test_transfer_nothing_observes_is_checked_after_the_write(tmp_path, stores):
 
     assert (info.value.expected, info.value.received) == (SIZE, 1000)
     assert (tmp_path / "dst" / "dst.bin").read_bytes() == original[:1000]
+
+
+def test_atomic_upload_nothing_observes_never_commits_a_file_cut_short(tmp_path, stores):
+    """atomic=True: even with no chunk observer the check runs inside write_atomic, so the good copy stays."""
+    _, dst = stores
+    source = tmp_path / "src" / "src.bin"
+
+    class ShrinkAfterStat:
+        @hookimpl
+        def pre_transfer(self, context):
+            os.truncate(source, 1000)  # after the core took the size
+
+    with pytest.raises(IncompleteTransferError) as info:
+        TransferManager([ShrinkAfterStat()]).upload(dst, source, "dst.bin", overwrite=True, atomic=True)
+
+    assert (info.value.expected, info.value.received) == (SIZE, 1000)
+    assert "already holds" not in str(info.value)
+    assert (tmp_path / "dst" / "dst.bin").read_bytes() == OLD  # nothing committed
+    assert names(tmp_path / "dst") == ["dst.bin"]  # no temp file left
+
+
+def test_atomic_transfer_nothing_observes_never_commits_a_file_cut_short(tmp_path, stores):
+    """policy sets the size and observes no chunk; with atomic the shortfall fails before the commit."""
+    src, dst = stores
+
+    class ShrinkAfterLookup:
+        @hookimpl(trylast=True)
+        def pre_transfer(self, context):
+            assert context.size == SIZE
+            os.truncate(tmp_path / "src" / "src.bin", 1000)
+
+    manager = TransferManager([PolicyPlugin(max_size=10 * MIB), ShrinkAfterLookup()])
+    with pytest.raises(IncompleteTransferError) as info:
+        manager.transfer(src, "src.bin", dst, "dst.bin", overwrite=True, atomic=True)
+
+    assert (info.value.expected, info.value.received) == (SIZE, 1000)
+    assert (tmp_path / "dst" / "dst.bin").read_bytes() == OLD
+    assert names(tmp_path / "dst") == ["dst.bin"]

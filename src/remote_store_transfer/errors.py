@@ -108,13 +108,13 @@ class IncompleteTransferError(TransferError):
     ``pre_transfer`` plugin set, as ``integrity`` and ``policy`` do) the core
     raises this error instead of reporting success; the tree calls set the
     size from their listing. When the check fires
-    before the destination is committed (every download; an upload or a
-    transfer whose chunks are observed, by ``on_progress`` or an
-    ``on_chunk`` plugin such as ``integrity``) an ``atomic=True``
+    before the destination is committed (every download; every atomic call;
+    an upload or a transfer whose chunks are observed, by ``on_progress`` or
+    an ``on_chunk`` plugin such as ``integrity``) an ``atomic=True``
     destination is left untouched. When it can only fire after the store's
-    ``write`` returned (an upload or transfer nothing observes, whose stream
-    goes to the store unwrapped), the destination holds the *received*
-    bytes and the message says so.
+    ``write`` returned (a non-atomic upload or transfer nothing observes,
+    whose stream goes to the store unwrapped), the destination holds the
+    *received* bytes and the message says so.
 
     Attributes:
         transfer: Description of the call (``TransferContext.describe()``: operation and both ends).

@@ -204,8 +204,11 @@ def upload(
         write = _writer(store, atomic, metadata)
 
         def move() -> None:
-            if on_progress is None and not dispatch.chunk_observers:
-                try:  # nothing observes chunks: the open file goes straight to the store (XFER-002)
+            # Nothing observes chunks: the open file goes straight to the store (XFER-002). Not with atomic: the
+            # early-end check must run inside write_atomic, before the commit, so a file cut short never
+            # replaces the good copy.
+            if on_progress is None and not dispatch.chunk_observers and not atomic:
+                try:
                     context.write_result = result = write(remote_path, fh, overwrite=overwrite)
                 finally:
                     context.bytes_transferred = fh.tell()
@@ -362,7 +365,9 @@ def transfer(
     def move() -> None:
         stream = src_store.read(src_path)
         try:  # the source stream is closed whatever happens (XFER-015)
-            if on_progress is None and not dispatch.chunk_observers:
+            # Unwrapped when nothing observes chunks (XFER-012); with atomic and a known size, wrapped so that
+            # the early-end check runs before the commit.
+            if on_progress is None and not dispatch.chunk_observers and not (atomic and context.size is not None):
                 context.write_result = result = write(dst_path, stream, overwrite=overwrite)
                 context.bytes_transferred = result.size if result.size is not None else 0
                 _check_complete(context, result.size, written=True)

@@ -13,6 +13,7 @@ symlink or a hard link to the same file.
 from __future__ import annotations
 
 import os
+import weakref
 from typing import TYPE_CHECKING
 
 from remote_store_transfer.errors import SameFileError
@@ -25,16 +26,29 @@ if TYPE_CHECKING:
 __all__ = ["refuse_same_file", "same_backend"]
 
 
-def _kind_and_native(store: Store, path: str) -> tuple[str, str] | None:
+_places: weakref.WeakKeyDictionary[Store, tuple[str | None, str]] = weakref.WeakKeyDictionary()
+
+
+def _place(store: Store) -> tuple[str | None, str]:
+    """``(kind, native root)`` of *store*, looked up once per store: it is on every call's path."""
     try:
-        plan = store.resolve(path)
-    except Exception:  # noqa: BLE001 -- a path the store refuses fails the call itself, later, with its own error
-        return None
-    return plan.kind, plan.native_path
+        return _places[store]
+    except KeyError:
+        pass
+    try:
+        place: tuple[str | None, str] = (store.resolve("").kind, store.native_path("").strip("/"))
+    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: never provably the same place
+        place = (None, "")
+    _places[store] = place
+    return place
+
+
+def _kind(store: Store) -> str | None:
+    return _place(store)[0]
 
 
 def _root(store: Store) -> str:
-    return store.native_path("").strip("/")
+    return _place(store)[1]
 
 
 def same_backend(a: Store, b: Store) -> bool:
@@ -67,27 +81,36 @@ def _same_local_file(a: str, b: str) -> bool:
 def refuse_same_file(source: Endpoint, destination: Endpoint, operation: str) -> None:
     """Raise :class:`SameFileError` when *destination* is the very file *source* is.
 
+    Cheap on the common path (it runs on every call): the stores' kinds are
+    looked up once per store, and two store paths are compared only when
+    their last segments match (the same store file has the same name; only
+    local files have other names, through links).
+
     Raises:
         SameFileError: Naming both ends, before anything is opened for writing.
     """
-    src = _physical(source)
-    dst = _physical(destination)
-    if src is None or dst is None:
-        return
-    (src_kind, src_path), (dst_kind, dst_path) = src, dst
-    if src_kind != dst_kind:
+    src_store, dst_store = source.store, destination.store
+    src_kind = "local" if src_store is None else _kind(src_store)
+    dst_kind = "local" if dst_store is None else _kind(dst_store)
+    if src_kind is None or src_kind != dst_kind:
         return
     if src_kind == "local":
-        same = _same_local_file(src_path, dst_path)
+        same = _same_local_file(_native(source), _native(destination))
     else:
-        same = src_path.strip("/") == dst_path.strip("/")
-        if same and source.store is not None and destination.store is not None:
-            same = same_backend(source.store, destination.store)
+        assert src_store is not None
+        assert dst_store is not None
+        if source.path.rstrip("/").rpartition("/")[2] != destination.path.rstrip("/").rpartition("/")[2]:
+            return
+        same = _native(source).strip("/") == _native(destination).strip("/") and same_backend(src_store, dst_store)
     if same:
         raise SameFileError(operation, source.describe(), destination.describe())
 
 
-def _physical(end: Endpoint) -> tuple[str, str] | None:
+def _native(end: Endpoint) -> str:
+    """The physical path of one end: the local path, or the store's native path of it ("" if it refuses)."""
     if end.store is None:
-        return ("local", end.path)
-    return _kind_and_native(end.store, end.path)
+        return end.path
+    try:
+        return end.store.native_path(end.path)
+    except Exception:  # noqa: BLE001 -- a path the store refuses fails the call itself, later, with its own error
+        return ""

@@ -54,3 +54,14 @@ def test_a_redownload_over_a_0600_file_keeps_it_0600(store: Store, tmp_path: Pat
     download(store, "a.bin", dest, overwrite=True, atomic=atomic)
     assert dest.read_bytes() == DATA
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_a_missing_local_folder_is_named_as_the_destination(store: Store, tmp_path: Path, atomic: bool) -> None:
+    """The API keeps upstream's FileNotFoundError, and its note says the destination's folder is missing."""
+    dest = tmp_path / "missing" / "folder" / "a.bin"
+    with pytest.raises(FileNotFoundError) as caught:
+        download(store, "a.bin", dest, atomic=atomic)
+    notes = getattr(caught.value, "__notes__", [])
+    assert any(f"the destination's folder {dest.parent} does not exist" in note for note in notes), notes
+    assert not dest.parent.exists()

@@ -263,6 +263,11 @@ def download(
                 # check above is never overwritten nor followed.
                 with open(dest, "wb" if overwrite else "xb") as fh:
                     _copy(stream, fh, context, on_chunk)
+        except FileNotFoundError as exc:
+            folder = os.path.dirname(os.path.abspath(dest))
+            if exc.filename is not None and not os.path.isdir(folder):  # not the store's error: the local side's
+                exc.add_note(f"the destination's folder {folder} does not exist (the source was found)")
+            raise
         finally:
             stream.close()
 

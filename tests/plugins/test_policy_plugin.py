@@ -43,8 +43,12 @@ def test_max_size_download_and_transfer_ask_the_store(request, manager, tmp_path
 
 def test_max_size_without_remote_size_check(manager, memory_store, tmp_path):
     memory_store.write("big", b"x" * 2000)
+    memory_store.write("small", b"x" * 500)
     enable_plugin("policy", manager=manager, max_size=1000, check_remote_size=False)
-    manager.download(memory_store, "big", tmp_path / "big")  # size unknown: allowed
+    manager.download(memory_store, "small", tmp_path / "small")  # no metadata call, and under the limit
+    # no size asked up front, but the bytes that move are counted: the limit still holds
+    denied(lambda: manager.download(memory_store, "big", tmp_path / "big", atomic=True), "max_size")
+    assert not (tmp_path / "big").exists()
 
 
 def test_read_only_store_objects(manager, tmp_path, make_file):

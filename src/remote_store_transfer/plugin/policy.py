@@ -7,10 +7,15 @@ naming the rule and the reason. Rules (all optional, see
 * ``max_size``: the largest file, in bytes, that may move. Known for an
   upload (the local file's size); for a download or a transfer the source
   store is asked (``store.get_file_info``) unless ``check_remote_size`` is off.
-* ``read_only``: stores that nothing may be uploaded or transferred into.
+  Also enforced on the bytes as they move (``on_chunk``): a source that grows
+  after the check, or a FIFO, is stopped the moment it passes the limit.
+* ``read_only``: stores that nothing may be uploaded or transferred into
+  (matched on the physical location, real path included for local stores).
 * ``deny_overwrite``: refuse every call made with ``overwrite=True``.
 * ``upload`` / ``download`` / ``transfer``: ``allow`` and ``deny`` patterns
-  for the store paths of that operation.
+  for the store paths of that operation; a pattern ``"<backend>:..."`` matches
+  the physical location, and ``physical=True`` makes every pattern physical.
+* ``case_insensitive``: match the patterns regardless of case.
 
 ``pre_transfer`` is ``tryfirst``, so a denied call starts no span and logs no
 "started" record; ``post_transfer`` of the other plugins still runs and
@@ -19,41 +24,93 @@ records the denial.
 
 from __future__ import annotations
 
+import os
+import posixpath
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from remote_store import RemotePath, Store
+from remote_store import InvalidPath, RemotePath, Store
 
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from remote_store_transfer.context import Endpoint, TransferContext
 
-__all__ = ["NAME", "OPERATIONS", "PathRules", "PolicyPlugin", "store_location"]
+__all__ = ["NAME", "OPERATIONS", "PathRules", "PolicyPlugin", "is_physical", "store_location"]
 
 NAME = "policy"
 OPERATIONS = ("upload", "download", "transfer")
 
 
-def store_location(store: Store, path: str = "") -> str:
+def store_location(store: Store, path: str = "", *, real: bool = False) -> str:
     """Where *path* of *store* physically is: ``"<backend>:<native path>"``.
 
     For example ``"local:/srv/archive/a.csv"``, ``"s3:prod-bucket/a.csv"``,
     ``"memory:a.csv"``. Made from the public ``Store.resolve()``; this is what
-    ``read_only`` patterns are matched against.
+    ``read_only`` patterns and physical path rules are matched against. With
+    *real*, the native path of a local store is its ``os.path.realpath``
+    (symlinks, ``..``, ``./`` and ``//`` resolved).
     """
     plan = store.resolve(path)
-    return f"{plan.backend}:{plan.native_path}"
+    native = plan.native_path
+    if real and plan.kind == "local":
+        native = os.path.realpath(native)
+    return f"{plan.backend}:{native}"
+
+
+def _locations(store: Store, path: str) -> tuple[str, ...] | None:
+    """The physical locations of *path*: as resolved, then the real one (last); ``None`` when it cannot be resolved.
+
+    A path the store refuses (``a/../b``) is normalized lexically first, so
+    that the rules see where it points; one that climbs above the store's
+    root has no location.
+    """
+    try:
+        given = store_location(store, path)
+        real = store_location(store, path, real=True)
+    except Exception:  # noqa: BLE001 -- remote-store refuses ".." segments: see where they point
+        path = path.replace("\\", "/")  # as remote-store reads it
+        if _climbs(path):
+            return None
+        normalized = posixpath.normpath("/" + path).lstrip("/")
+        try:
+            given = store_location(store, normalized)
+            real = store_location(store, normalized, real=True)
+        except Exception:  # noqa: BLE001 -- no location: the caller fails closed
+            return None
+    return (given,) if given == real else (given, real)
+
+
+def _climbs(path: str) -> bool:
+    """*path* goes above its starting directory (``a/../../b``)."""
+    depth = 0
+    for part in path.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+_PHYSICAL = re.compile(r"[A-Za-z][A-Za-z0-9_+.-]*:")
+
+
+def is_physical(pattern: str) -> bool:
+    """*pattern* is written on a physical location: it starts with ``"<backend>:"`` (``"s3:bucket/*"``)."""
+    return _PHYSICAL.match(pattern) is not None
 
 
 def _normalize(path: str) -> str:
     try:
         return str(RemotePath(path))
-    except ValueError:  # invalid paths are the store's to reject
+    except (ValueError, InvalidPath):  # invalid paths are the store's to reject
         return path
 
 
@@ -63,9 +120,11 @@ class PathRules:
 
     Patterns are :func:`fnmatch.fnmatchcase` patterns matched against the
     normalized store-relative path (``"reports/q1.csv"``: no leading ``/``,
-    no ``./``); ``*`` also matches ``/``. A path matching a ``deny`` pattern
-    is refused; when ``allow`` is not empty, a path must match one of its
-    patterns.
+    no ``./``); ``*`` also matches ``/``. A pattern starting with
+    ``"<backend>:"`` (``"local:/srv/secrets/*"``, ``"s3:bucket/secrets/*"``)
+    is matched against the physical location instead (see
+    :func:`store_location`). A path matching a ``deny`` pattern is refused;
+    when ``allow`` is not empty, a path must match one of its patterns.
     """
 
     allow: tuple[str, ...] = ()
@@ -94,21 +153,32 @@ class PolicyPlugin:
     """Refuse transfers that break the configured rules (raises ``TransferDenied``).
 
     Args:
-        max_size: Largest allowed file in bytes (``None``: no limit).
+        max_size: Largest allowed file in bytes (``None``: no limit). Checked
+            before the call on the declared size, and on the bytes as they
+            move: the call stops with ``TransferDenied`` as soon as more
+            have been read.
         check_remote_size: For ``download`` and ``transfer`` with
             *max_size* set, ask the source store for the file's size
-            (one ``get_file_info`` call). When off, only uploads (whose size
-            is known locally) are checked.
+            (one ``get_file_info`` call) to refuse a file too big before any
+            byte moves. When off, their bytes are still counted as they move
+            and the call stops once the limit is passed.
         read_only: Stores nothing may be written into by ``upload`` or
             ``transfer``. Each entry is a ``Store`` object (matches that store,
             an equal one, and stores rooted below it) or a pattern matched
             against :func:`store_location` of the destination file and of the
             destination store's root (``"s3:prod-bucket/*"``,
-            ``"local:/srv/archive*"``).
+            ``"local:/srv/archive*"``), as given and, for local stores, as
+            real paths (symlinks resolved).
         deny_overwrite: Refuse every call made with ``overwrite=True``.
         upload: Path rules for uploads (the destination path).
         download: Path rules for downloads (the source path).
         transfer: Path rules for transfers (both the source and the destination path).
+        physical: Match every path rule against the physical location of
+            the file (normalized; real path for local stores) instead of the
+            store-relative path, so that no ``child()`` scope, ``..``, ``./``
+            or ``//`` gets around it.
+        case_insensitive: Match the path rules and ``read_only`` patterns
+            regardless of case.
     """
 
     def __init__(
@@ -121,9 +191,14 @@ class PolicyPlugin:
         upload: PathRules | Mapping[str, Iterable[str]] | None = None,
         download: PathRules | Mapping[str, Iterable[str]] | None = None,
         transfer: PathRules | Mapping[str, Iterable[str]] | None = None,
+        physical: bool = False,
+        case_insensitive: bool = False,
     ) -> None:
         if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0):
             raise ValueError(f"max_size must be a non-negative integer (bytes), got {max_size!r}")
+        for key, flag in (("physical", physical), ("case_insensitive", case_insensitive)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{key} must be a boolean, got {flag!r}")
         if isinstance(read_only, str | Store):
             read_only = [read_only]
         entries = list(read_only)
@@ -140,13 +215,25 @@ class PolicyPlugin:
             "download": PathRules.make(download),
             "transfer": PathRules.make(transfer),
         }
+        self.physical = physical
+        self.case_insensitive = case_insensitive
+        if max_size is not None:
+            # An instance attribute, not a method: without max_size the plugin implements no on_chunk,
+            # so it does not make the core wrap every stream to observe chunks.
+            self.on_chunk: Callable[[TransferContext], None] = hookimpl(self._chunk_hook(max_size))
 
     def __repr__(self) -> str:
         read_only = [*self.read_only_patterns, *self.read_only_stores]
         return (
             f"PolicyPlugin(max_size={self.max_size!r}, read_only={read_only!r}, "
-            f"deny_overwrite={self.deny_overwrite}, rules={self.rules!r})"
+            f"deny_overwrite={self.deny_overwrite}, rules={self.rules!r}, "
+            f"physical={self.physical}, case_insensitive={self.case_insensitive})"
         )
+
+    def _match(self, name: str, pattern: str) -> bool:
+        if self.case_insensitive:
+            return fnmatchcase(name.casefold(), pattern.casefold())
+        return fnmatchcase(name, pattern)
 
     @hookimpl(tryfirst=True)
     def pre_transfer(self, context: TransferContext) -> None:
@@ -165,41 +252,78 @@ class PolicyPlugin:
                 "transfer": (context.source, context.destination),
             }[operation]
             for end in ends:
-                self._check_path(operation, rules, end.path, transfer)
+                self._check_path(operation, rules, end, transfer)
         if self.max_size is not None:
             self._check_size(context, self.max_size, transfer)
+
+    def _chunk_hook(self, limit: int) -> Callable[[TransferContext], None]:
+        def on_chunk(context: TransferContext) -> None:  # every operation: a limit holds on what moves
+            moved = context.bytes_transferred
+            if moved > limit:
+                raise TransferDenied(
+                    "max_size",
+                    f"{moved} bytes read, more than the limit of {limit} bytes (the source grew or had no known size)",
+                    transfer=context.describe(),
+                )
+
+        return on_chunk
 
     def _check_read_only(self, destination: Endpoint, transfer: str) -> None:
         store = destination.store
         if store is None or not (self.read_only_patterns or self.read_only_stores):
             return
         location = store_location(store, destination.path)
-        root = store_location(store)
+        locations = {location, store_location(store, destination.path, real=True)}
+        roots = {store_location(store), store_location(store, real=True)}
         for pattern in self.read_only_patterns:
-            if fnmatchcase(location, pattern) or fnmatchcase(root, pattern):
+            if any(self._match(name, pattern) for name in (*locations, *roots)):
                 raise TransferDenied(
                     "read_only",
                     f"destination {location} is in a read-only store (pattern {pattern!r})",
                     transfer=transfer,
                 )
         for ro in self.read_only_stores:
-            ro_root = store_location(ro)
-            below = not ro_root.endswith(":") and location.startswith(ro_root.rstrip("/") + "/")
+            ro_roots = {store_location(ro), store_location(ro, real=True)}
+            below = any(
+                not ro_root.endswith(":") and name.startswith(ro_root.rstrip("/") + "/")
+                for ro_root in ro_roots
+                for name in locations
+            )
             if store == ro or below:
                 raise TransferDenied("read_only", f"destination store {ro!r} is read-only", transfer=transfer)
 
-    @staticmethod
-    def _check_path(operation: str, rules: PathRules, path: str, transfer: str) -> None:
-        normalized = _normalize(path)
+    def _check_path(self, operation: str, rules: PathRules, end: Endpoint, transfer: str) -> None:
+        relative = _normalize(end.path)
+        patterns = (*rules.deny, *rules.allow)
+        locations: tuple[str, ...] | None = ()
+        if end.store is not None and (self.physical or any(is_physical(p) for p in patterns)):
+            locations = _locations(end.store, end.path)
+        if locations is None:  # fail closed: a rule on the location cannot be checked
+            raise TransferDenied(
+                f"{operation}.deny" if rules.deny else f"{operation}.allow",
+                f"path {end.path!r} has no physical location to match the rules against",
+                transfer=transfer,
+            )
+
+        def names(pattern: str) -> tuple[str, ...]:
+            """What *pattern* is matched against: every spelling for deny, the real location (last) for allow."""
+            if is_physical(pattern) and locations:
+                return locations
+            if self.physical and locations:
+                return tuple(name.partition(":")[2] for name in locations)
+            return (relative,)
+
         for pattern in rules.deny:
-            if fnmatchcase(normalized, pattern):
-                raise TransferDenied(
-                    f"{operation}.deny", f"path {normalized!r} matches denied pattern {pattern!r}", transfer=transfer
-                )
-        if rules.allow and not any(fnmatchcase(normalized, p) for p in rules.allow):
+            for name in names(pattern):
+                if self._match(name, pattern):
+                    raise TransferDenied(
+                        f"{operation}.deny", f"path {name!r} matches denied pattern {pattern!r}", transfer=transfer
+                    )
+        if rules.allow and not any(self._match(names(p)[-1], p) for p in rules.allow):
+            shown = (locations[-1] if locations else relative) if self.physical else relative
             raise TransferDenied(
                 f"{operation}.allow",
-                f"path {normalized!r} matches none of the allowed patterns {list(rules.allow)!r}",
+                f"path {shown!r} matches none of the allowed patterns {list(rules.allow)!r}",
                 transfer=transfer,
             )
 

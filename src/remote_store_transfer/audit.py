@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m remote_store_transfer.audit verify FILE... [--anchor SEQ:HASH] [--key-env VAR]
+    python -m remote_store_transfer.audit verify FILE... [--anchor SEQ:HASH] [--head HEAD_FILE] [--key-env VAR]
     python -m remote_store_transfer.audit head FILE
 
 ``verify`` prints, for each FILE, ``FILE: OK: N records, chain intact`` or
@@ -14,7 +14,11 @@ caller's and each worker's). It exits 0 when every chain is intact and every
 batch complete, 1 otherwise (2 for a usage error or an unreadable file).
 ``head`` prints the ``seq:hash`` of the last record, to be noted somewhere
 the log's writers cannot change, and passed later as ``--anchor`` (with one
-FILE) so that records removed from the end are detected too. ``--key-env``
+FILE) so that records removed from the end are detected too. ``--head``
+names the file the audit plugin publishes the chain head to (its
+``anchor_path``; one FILE): the log must hold that record, which also
+detects a truncated or replaced log (with a key, the head's MAC is checked
+too). ``--key-env``
 names the environment variable that holds the HMAC key the logs were
 written with.
 
@@ -48,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument(
         "--anchor", help="SEQ:HASH of a record noted earlier (from 'head'; one FILE): detects removal at the end"
     )
+    verify.add_argument(
+        "--head", metavar="HEAD_FILE", help="the chain head the audit plugin published (anchor_path; one FILE)"
+    )
     verify.add_argument("--key-env", metavar="VAR", help="environment variable holding the log's HMAC key")
     head = commands.add_parser("head", help="print SEQ:HASH of the last record, to keep as an anchor")
     head.add_argument("file")
@@ -64,7 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         files: list[str] = args.file
         if args.anchor is not None and len(set(files)) > 1:
             parser.error("--anchor is a record of one log: give exactly one FILE with it")
-        report = verify_logs(files, key=key, anchors=None if args.anchor is None else {files[0]: args.anchor})
+        if args.head is not None and len(set(files)) > 1:
+            parser.error("--head is the chain head of one log: give exactly one FILE with it")
+        head_text = None
+        if args.head is not None:  # read before the log: the log only grows after the head is published
+            with open(args.head, encoding="ascii", errors="replace") as fh:
+                head_text = fh.read()
+        report = verify_logs(
+            files,
+            key=key,
+            anchors=None if args.anchor is None else {files[0]: args.anchor},
+            heads=None if head_text is None else {files[0]: head_text},
+        )
     except (OSError, ValueError) as exc:
         where = exc.filename if isinstance(exc, OSError) and isinstance(exc.filename, str) else " ".join(args.file)
         print(f"{parser.prog}: error: {where}: {exc}", file=sys.stderr)

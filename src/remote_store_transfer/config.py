@@ -98,6 +98,9 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "host": _STR,
         "key_env": _STR,
         "on_failure": _STR,
+        "anchor_path": _STR,
+        "anchor_store": _STR,
+        "anchor_name": _STR,
     },
     "integrity": {"algorithm": _STR, "verify": _BOOL, "trust_backend_digest": _BOOL, "check_size": _BOOL},
     "policy": {
@@ -108,6 +111,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "upload": _RULES,
         "download": _RULES,
         "transfer": _RULES,
+        "physical": _BOOL,
+        "case_insensitive": _BOOL,
     },
     "logging": {"logger": _STR, "level": _LEVEL, "chunks": _BOOL},
     "otel": {},
@@ -260,8 +265,9 @@ def _settings(name: str, table: object, stores: _Stores, file: str | None) -> Pl
     options = {k: v for k, v in table.items() if k != "enabled"}
     enabled = table.get("enabled", True)
     if name == "audit" and enabled:
-        if "store" in options:
-            options["store"] = stores.get(f"{prefix}.store", options["store"])
+        for option in ("store", "anchor_store"):
+            if option in options:
+                options[option] = stores.get(f"{prefix}.{option}", options[option])
         if "key_env" in options:
             variable = options.pop("key_env")
             if not os.environ.get(variable):

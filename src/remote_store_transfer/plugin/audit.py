@@ -22,7 +22,9 @@ Verification
     reports the first record that was altered, removed, inserted, reordered
     or truncated. Removing records from the *end* of a log leaves a shorter
     valid chain; pass an ``anchor`` (``"seq:hash"`` of a record noted
-    elsewhere, see :func:`chain_head`) to detect that. Without a key, whoever
+    elsewhere, see :func:`chain_head`) or the ``head`` the plugin published
+    (``anchor_path`` / ``anchor_store``: :class:`FileAnchor`,
+    :class:`StoreAnchor`) to detect that. Without a key, whoever
     can write the file can also rewrite it with recomputed hashes; configure
     a key (kept out of the file and of the writers' reach) to rule that out.
 
@@ -80,8 +82,11 @@ __all__ = [
     "PLACEHOLDERS",
     "AuditPlugin",
     "AuditSink",
+    "FileAnchor",
     "FileSink",
+    "HeadNotPublishedError",
     "MissingRecord",
+    "StoreAnchor",
     "StoreSink",
     "VerifyReport",
     "VerifyResult",
@@ -144,6 +149,57 @@ def _chain_link(line: bytes) -> tuple[int, str]:
     return seq, match.group(1).decode("ascii")
 
 
+def _checked_link(line: bytes, key: bytes | None) -> tuple[int, str]:
+    """``(seq, hash)`` of a record line whose hash is checked against its content (and *key*).
+
+    Raises:
+        ValueError: The line is not a well-formed record, or its hash does not match.
+    """
+    match = _HASH_SUFFIX.search(line)
+    if match is None:
+        raise ValueError("the line has no hash")
+    if not hmac.compare_digest(_digest(line[: match.start()] + b"}", key), match.group(1).decode("ascii")):
+        with_key = " and the key (or it was not made with this key)" if key is not None else ""
+        raise ValueError(f"its hash does not match its content{with_key}: altered")
+    return _chain_link(line)
+
+
+# --------------------------------------------------------------------------------------------- chain head
+
+_HEAD_TAG = b"remote-store-transfer audit head v1\n"
+
+
+def _head_text(seq: int, digest: str, key: bytes | None) -> str:
+    """The chain head an anchor publishes: ``seq:hash``, and ``:mac`` (HMAC-SHA256 of it) with a key."""
+    text = f"{seq}:{digest}"
+    if key is None:
+        return text
+    return f"{text}:{hmac.new(key, _HEAD_TAG + text.encode('ascii'), hashlib.sha256).hexdigest()}"
+
+
+def _parse_head(head: str, key: bytes | None) -> tuple[int, str, str | None]:
+    """``(seq, hash, problem)`` of a published head; *problem* is ``None`` when it is acceptable.
+
+    With *key* the head must carry a valid MAC (only the key's holder can make one).
+
+    Raises:
+        ValueError: *head* is not ``seq:hash`` or ``seq:hash:mac``.
+    """
+    text = head.strip()
+    seq_text, _, rest = text.partition(":")
+    digest, _, mac = rest.partition(":")
+    if not seq_text.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest) or (mac and ":" in mac):
+        raise ValueError(f"a chain head must be 'seq:hash' or 'seq:hash:mac', got {head!r}")
+    seq = int(seq_text)
+    if key is None:
+        return seq, digest, None
+    if not mac:
+        return seq, digest, "the chain head has no MAC although a key is given: forged (or written without the key)"
+    if not hmac.compare_digest(_head_text(seq, digest, key), text):
+        return seq, digest, "the chain head's MAC does not match the key: forged (or written with another key)"
+    return seq, digest, None
+
+
 # --------------------------------------------------------------------------------------------- placeholders
 
 PLACEHOLDERS = ("host", "pid")
@@ -184,6 +240,120 @@ def _template(text: str, what: str) -> bool:
 def _expand(text: str) -> str:
     """*text* (a checked template) with ``{host}`` and ``{pid}`` of this process."""
     return text.format(host=_host_label(), pid=os.getpid())
+
+
+def _placeholders(text: str) -> set[str]:
+    """The placeholders *text* (a checked template, or plain text) uses."""
+    if "{" not in text and "}" not in text:
+        return set()
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+# --------------------------------------------------------------------------------------------- anchors
+
+
+class FileAnchor:
+    """Publish a chain's head to a local file, replaced atomically (a temp file, ``fsync``, rename).
+
+    Give it a place with its own permissions (the log's writers may write
+    it, but whoever could rewrite the log should not be able to rewrite it
+    unseen: e.g. a file another system copies away, or a directory with an
+    append-only backup). ``{host}`` and ``{pid}`` are expanded as in a
+    :class:`FileSink` path.
+
+    Raises:
+        ValueError: *path* holds an unknown placeholder or a lone brace.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        text = os.fspath(path)
+        self._templated = _template(text, "anchor_path")
+        self.template = os.path.abspath(text)
+        """The path as configured (absolute), placeholders and all."""
+
+    @property
+    def path(self) -> str:
+        """The file this process writes: the template with this process's ``{host}`` and ``{pid}``."""
+        return _expand(self.template) if self._templated else self.template
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+    def __repr__(self) -> str:
+        return f"FileAnchor({self.template!r})"
+
+    def publish(self, head: str) -> None:
+        """Replace the file's content with *head* (and a newline), atomically and durably."""
+        path = self.path
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(temp, flags, 0o640)
+        try:
+            try:
+                data = memoryview(head.encode("ascii") + b"\n")
+                while data:
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        if hasattr(os, "O_DIRECTORY"):
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+class StoreAnchor:
+    """Publish a chain's head to the object *name* of a ``Store``, overwritten atomically each time.
+
+    ``{host}`` and ``{pid}`` in *name* are expanded as in a :class:`FileSink` path.
+
+    Raises:
+        ValueError: *name* is empty, or holds an unknown placeholder or a lone brace.
+    """
+
+    def __init__(self, store: Store, name: str = "audit-head") -> None:
+        self.store = store
+        self.template = name.strip("/")
+        """The object name as configured, placeholders and all."""
+        if not self.template:
+            raise ValueError("the audit anchor_name must not be empty")
+        self._templated = _template(self.template, "anchor_name")
+
+    @property
+    def name(self) -> str:
+        """The object this process writes."""
+        return _expand(self.template) if self._templated else self.template
+
+    def describe(self) -> str:
+        return f"{self.store!r}:{self.name}"
+
+    def __repr__(self) -> str:
+        return f"StoreAnchor({self.store!r}, {self.template!r})"
+
+    def publish(self, head: str) -> None:
+        """Replace the object's content with *head* (and a newline)."""
+        self.store.write_atomic(self.name, head.encode("ascii") + b"\n", overwrite=True)
+
+
+class _Anchor(Protocol):
+    template: str
+
+    def publish(self, head: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class HeadNotPublishedError(AuditError):
+    """The record was written to the log, but the chain head could not be published to the anchor."""
 
 
 # --------------------------------------------------------------------------------------------- sinks
@@ -264,13 +434,20 @@ class FileSink:
     Args:
         path: The log file; created (mode 0o640) with its directory if missing.
         key: HMAC key for the record hashes (``None``: plain SHA-256).
+        anchor: A :class:`FileAnchor` or :class:`StoreAnchor`: after each
+            record, still under the lock, the chain head (``seq:hash``, and
+            ``:mac`` with a key) is published there; it must hold every
+            placeholder *path* holds (one anchor per chain).
 
     Raises:
         ValueError: *path* holds an unknown placeholder (anything but
-            ``{host}`` and ``{pid}``) or a lone brace.
+            ``{host}`` and ``{pid}``) or a lone brace; *anchor* lacks one of
+            *path*'s placeholders.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, key: _Key | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, key: _Key | None = None, anchor: FileAnchor | StoreAnchor | None = None
+    ) -> None:
         text = os.fspath(path)
         templated = _template(text, "path")
         self.template = os.path.abspath(text)
@@ -278,6 +455,15 @@ class FileSink:
         self._templated = templated
         self._expanded: tuple[int, str] | None = None  # (pid, path) of the last expansion
         self._key = _key_bytes(key)
+        if anchor is not None:
+            lacking = _placeholders(text) - _placeholders(anchor.template)
+            if lacking:
+                names = ", ".join(f"{{{name}}}" for name in sorted(lacking))
+                raise ValueError(
+                    f"the audit anchor {anchor.template!r} must hold {names} like the path {text!r}: "
+                    "each chain needs its own anchor"
+                )
+        self.anchor: _Anchor | None = anchor
 
     @property
     def path(self) -> str:
@@ -302,23 +488,33 @@ class FileSink:
         os.makedirs(directory, exist_ok=True)
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
         fd = os.open(path, flags, 0o640)
+        head_error: HeadNotPublishedError | None = None
         try:
             _lock(fd)
             try:
                 size = os.fstat(fd).st_size
                 try:
                     last = _read_last_line(fd, size)
-                    seq, prev = (0, GENESIS) if last is None else _chain_link(last)
+                    seq, prev = (0, GENESIS) if last is None else _checked_link(last, self._key)
                 except ValueError as exc:
                     raise AuditError(
                         f"refusing to append to the audit log {path}: its last record is damaged ({exc}); "
                         f"run 'python -m remote_store_transfer.audit verify {path}' and move the file aside"
                     ) from exc
-                line, _ = _seal(record, seq + 1, prev, self._key)
+                line, digest = _seal(record, seq + 1, prev, self._key)
                 data = memoryview(line + b"\n")
                 while data:
                     data = data[os.write(fd, data) :]
                 os.fsync(fd)
+                if self.anchor is not None:  # under the lock: heads are published in chain order
+                    try:
+                        self.anchor.publish(_head_text(seq + 1, digest, self._key))
+                    except Exception as exc:  # noqa: BLE001 -- raised below, once the record is durable
+                        head_error = HeadNotPublishedError(
+                            f"the record (seq {seq + 1}) was written to {path}, but its chain head could not be "
+                            f"published to the anchor {self.anchor.describe()}: {type(exc).__name__}: {exc}"
+                        )
+                        head_error.__cause__ = exc
             finally:
                 _unlock(fd)
         finally:
@@ -329,6 +525,8 @@ class FileSink:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        if head_error is not None:
+            raise head_error
 
 
 class StoreSink:
@@ -437,6 +635,22 @@ def _error(error: BaseException) -> dict[str, str]:
     return {"type": type(error).__qualname__, "message": str(error)}
 
 
+def _dumps(record: Mapping[str, Any]) -> str:
+    """*record* as JSON for a log message: never raises (what JSON cannot hold becomes its ``repr``)."""
+    try:
+        return json.dumps(record, separators=(",", ":"), default=repr)
+    except Exception:  # noqa: BLE001 -- a log message must not fail
+        return repr(record)
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A record, and the error that kept it from being built (then the record is a best-effort one)."""
+
+    record: dict[str, Any]
+    error: Exception | None
+
+
 class _BatchFiles:
     """The ids of the file records of one tree call, for its batch record (one per plugin instance)."""
 
@@ -487,7 +701,17 @@ class AuditPlugin:
             transfer the call then fails; on a failed one the original error
             reaches the caller with a note). ``"log"``: only log it at ERROR.
             Either way the record and the cause are logged at ERROR on the
-            ``remote_store_transfer`` logger.
+            ``remote_store_transfer`` logger. The same holds when the record
+            cannot be built (an *actor* callable that raises...): a
+            best-effort record is logged instead.
+        anchor_path: With *path*: publish the chain head (``seq:hash``, and
+            ``:mac`` with a key) to this file after each record, replaced
+            atomically (:class:`FileAnchor`); ``audit verify --head`` checks
+            the log against it. It must hold the placeholders *path* holds.
+        anchor_store: With *path*: publish the chain head to the object
+            *anchor_name* of this ``Store`` instead (:class:`StoreAnchor`).
+        anchor_name: The object of *anchor_store* (default ``"audit-head"``;
+            ``{host}`` and ``{pid}`` allowed, required when *path* has them).
     """
 
     def __init__(
@@ -502,10 +726,24 @@ class AuditPlugin:
         key: _Key | None = None,
         redact: Iterable[Secret | str] = (),
         on_failure: Literal["raise", "log"] = "raise",
+        anchor_path: str | os.PathLike[str] | None = None,
+        anchor_store: Store | None = None,
+        anchor_name: str | None = None,
     ) -> None:
         given = [name for name, value in (("path", path), ("store", store), ("sink", sink)) if value is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of path, store or sink (got {given or 'none'})")
+        anchor: FileAnchor | StoreAnchor | None = None
+        if anchor_path is not None and anchor_store is not None:
+            raise ValueError("give at most one of anchor_path or anchor_store")
+        if anchor_name is not None and anchor_store is None:
+            raise ValueError("anchor_name names an object of anchor_store: give anchor_store too")
+        if anchor_path is not None:
+            anchor = FileAnchor(anchor_path)
+        elif anchor_store is not None:
+            anchor = StoreAnchor(anchor_store, "audit-head" if anchor_name is None else anchor_name)
+        if anchor is not None and path is None:
+            raise ValueError("an anchor (anchor_path, anchor_store) is supported with path only")
         if on_failure not in ("raise", "log"):
             raise ValueError(f"on_failure must be 'raise' or 'log', got {on_failure!r}")
         if actor is not None and not (isinstance(actor, str) or callable(actor)):
@@ -513,7 +751,7 @@ class AuditPlugin:
         if host is not None and not isinstance(host, str):
             raise TypeError(f"host must be a string, got {host!r}")
         if path is not None:
-            sink = FileSink(path, key=key)
+            sink = FileSink(path, key=key, anchor=anchor)
         elif store is not None:
             sink = StoreSink(store, prefix, key=key)
         assert sink is not None
@@ -529,8 +767,8 @@ class AuditPlugin:
         return f"AuditPlugin({self.sink!r})"
 
     def _endpoint(self, end: Endpoint) -> dict[str, Any]:
-        if end.store is None:
-            return {"local": os.path.abspath(end.path)}
+        if end.store is None:  # os.fsdecode: a bytes path (which the core accepts) is recorded as text
+            return {"local": os.fsdecode(os.path.abspath(end.path))}
         location: str | None = None
         with contextlib.suppress(Exception):
             location = store_location(end.store, end.path)
@@ -584,14 +822,82 @@ class AuditPlugin:
         with files.lock:
             try:
                 self.sink.append(record)
+            except HeadNotPublishedError:
+                files.written.append(context.id)  # the record is in the log; only its head is not published
+                raise
             except Exception:
                 files.unrecorded.append(context.id)
                 raise
             files.written.append(context.id)
 
+    def _built(self, build: Callable[[], dict[str, Any]], fallback: Callable[[], dict[str, Any]]) -> _Built:
+        """The record *build* makes, checked to be JSON data; on failure *fallback*'s, with the error."""
+        try:
+            record = build()
+            json.dumps(record, ensure_ascii=True, allow_nan=False)
+        except Exception as exc:  # noqa: BLE001 -- the record must not be lost silently: reported by the caller
+            best: dict[str, Any] = {}
+            with contextlib.suppress(Exception):
+                best = fallback()
+            with contextlib.suppress(Exception):
+                redacted = self._redact.value(_plain(best))
+                best = redacted if isinstance(redacted, dict) else best
+            return _Built(best, exc)
+        return _Built(record, None)
+
+    def _fallback_record(self, context: TransferContext, error: BaseException | None) -> dict[str, Any]:
+        """A best-effort record of *context*: every field that can be had."""
+        record: dict[str, Any] = {"id": context.id, "operation": context.operation}
+        fields: dict[str, Callable[[], object]] = {
+            "start": lambda: _utc(context.started),
+            "end": lambda: _utc(time.time()),
+            "source": lambda: self._endpoint(context.source),
+            "destination": lambda: self._endpoint(context.destination),
+            "bytes": lambda: context.bytes_transferred,
+        }
+        for name, get in fields.items():
+            with contextlib.suppress(Exception):
+                record[name] = get()
+        record["outcome"] = "success" if error is None else "failure"
+        record["error"] = None if error is None else _error(error)
+        return record
+
+    def _build_failed(self, subject: str, ident: str, operation: str, built: _Built, extra: dict[str, str]) -> None:
+        """Log a record that could not be built (and raise :class:`AuditError` with ``on_failure="raise"``)."""
+        assert built.error is not None
+        record = built.record
+        outcome = record.get("outcome")
+        cause = self._redact(f"{type(built.error).__name__}: {built.error}")
+        log.error(
+            "audit record of %s %s (%s) could not be built: %s; a best-effort record: %s",
+            subject,
+            ident,
+            outcome,
+            cause,
+            _dumps(record),
+            extra={"event": "audit.write_failed", **extra, "outcome": str(outcome)},
+        )
+        if self.on_failure == "raise":
+            raise AuditError(
+                f"{subject} {ident} ({operation}, {outcome}) could not be recorded in the audit log "
+                f"{self.sink.describe()}: its record could not be built: {cause}",
+                record=record,
+                outcome=None if outcome is None else str(outcome),
+            ) from built.error
+
     @hookimpl(trylast=True)
     def post_transfer(self, context: TransferContext, error: BaseException | None) -> None:
-        record = self.record(context, error)
+        built = self._built(lambda: self.record(context, error), lambda: self._fallback_record(context, error))
+        if built.error is not None:
+            if context.batch is not None:
+                files = self._batch_files(context.batch)
+                with files.lock:
+                    files.unrecorded.append(context.id)
+            self._build_failed(
+                "transfer", context.id, context.operation, built, {"transfer_id": context.id, "stage": "build"}
+            )
+            return
+        record = built.record
         try:
             self._append(context, record)
         except Exception as exc:
@@ -603,7 +909,7 @@ class AuditPlugin:
                 outcome,
                 self.sink.describe(),
                 cause,
-                json.dumps(record, separators=(",", ":")),
+                _dumps(record),
                 extra={"event": "audit.write_failed", "transfer_id": context.id, "outcome": outcome},
             )
             if self.on_failure == "raise":
@@ -667,12 +973,37 @@ class AuditPlugin:
         assert isinstance(redacted, dict)
         return redacted
 
+    def _fallback_batch_record(self, batch: Batch, result: TreeResult) -> dict[str, Any]:
+        """A best-effort batch record: every field that can be had."""
+        record: dict[str, Any] = {"kind": "batch", "id": batch.id, "operation": batch.operation}
+        files = self._batch_files(batch)
+        fields: dict[str, Callable[[], object]] = {
+            "start": lambda: _utc(batch.started),
+            "end": lambda: _utc(time.time()),
+            "source": lambda: self._endpoint(batch.source),
+            "destination": lambda: self._endpoint(batch.destination),
+            "bytes": lambda: result.bytes_transferred,
+            "outcome": lambda: batch.outcome(result),
+            "files": lambda: list(batch.transfer_ids) if batch.remote else list(files.written),
+            "unrecorded": lambda: list(files.unrecorded),
+        }
+        for name, get in fields.items():
+            with contextlib.suppress(Exception):
+                record[name] = get()
+        return record
+
     @hookimpl(trylast=True)
     def post_batch(self, batch: Batch, result: TreeResult) -> None:
         try:
-            record = self.batch_record(batch, result)
+            built = self._built(
+                lambda: self.batch_record(batch, result), lambda: self._fallback_batch_record(batch, result)
+            )
         finally:
             batch.state.pop(self._batch_key, None)
+        if built.error is not None:
+            self._build_failed("tree", batch.id, batch.operation, built, {"batch_id": batch.id, "stage": "build"})
+            return
+        record = built.record
         try:
             self.sink.append(record)
         except Exception as exc:
@@ -684,7 +1015,7 @@ class AuditPlugin:
                 outcome,
                 self.sink.describe(),
                 cause,
-                json.dumps(record, separators=(",", ":")),
+                _dumps(record),
                 extra={"event": "audit.write_failed", "batch_id": batch.id, "outcome": outcome},
             )
             if self.on_failure == "raise":
@@ -791,6 +1122,7 @@ def verify_chain(
     *,
     key: _Key | None = None,
     anchor: str | None = None,
+    head: str | None = None,
 ) -> VerifyResult:
     """Check an audit log's hash chain; report the first record that was tampered with.
 
@@ -802,6 +1134,13 @@ def verify_chain(
         anchor: ``"seq:hash"`` of a record noted elsewhere earlier (see
             :func:`chain_head`): the log must still hold that record, so
             records removed from the end are detected.
+        head: The chain head an anchor published (the content of the
+            ``anchor_path`` file or ``anchor_store`` object: ``seq:hash``, or
+            ``seq:hash:mac`` with a key). Read it *before* the log. The log
+            must hold that record, unchanged: records removed from the end, a
+            file truncated, or the whole log replaced by a new chain are
+            detected. With *key* the head's MAC must be valid (proving that
+            the key's holder published it).
 
     Returns:
         A :class:`VerifyResult`; ``ok`` is ``True`` for an intact log
@@ -809,17 +1148,36 @@ def verify_chain(
 
     Raises:
         OSError: The file cannot be read.
+        ValueError: A malformed *anchor* or *head*.
     """
     key_bytes = _key_bytes(key)
-    return _verify(_lines(source), key_bytes, _parse_anchor(anchor) if anchor is not None else None)
+    return _verify(_lines(source), key_bytes, _checks(key_bytes, anchor, head))
 
 
-def _verify(source: Iterator[_Line], key_bytes: bytes | None, anchor: tuple[int, str] | None) -> VerifyResult:
+@dataclass(frozen=True)
+class _Check:
+    """A record the log must hold: from an ``anchor`` or a ``head`` (*problem*: what is wrong with it, if anything)."""
+
+    name: str
+    seq: int
+    hash: str
+    problem: str | None = None
+
+
+def _checks(key: bytes | None, anchor: str | None, head: str | None) -> list[_Check]:
+    checks = []
+    if anchor is not None:
+        checks.append(_Check("anchor", *_parse_anchor(anchor)))
+    if head is not None:
+        checks.append(_Check("head", *_parse_head(head, key)))
+    return checks
+
+
+def _verify(source: Iterator[_Line], key_bytes: bytes | None, checks: list[_Check]) -> VerifyResult:
     """:func:`verify_chain` of the lines of *source*, which it reads to the end (whatever it finds)."""
-    anchor_seq, anchor_hash = anchor if anchor is not None else (None, None)
     lines = _Counted(source)
     previous: _Line | None = None
-    anchor_seen = False
+    seen: set[str] = set()
     for line in lines:
         problem = _parse(line, key_bytes)
         if problem is not None:
@@ -829,19 +1187,27 @@ def _verify(source: Iterator[_Line], key_bytes: bytes | None, anchor: tuple[int,
         if line.seq != expected_seq or line.prev != expected_prev:
             where, problem = _classify(line, previous, expected_seq, lines)
             return _fail(lines, where, problem)
-        if anchor_seq is not None and line.seq == anchor_seq:
-            if line.hash != anchor_hash:
-                return _fail(lines, line.number, f"record seq {anchor_seq} does not match the anchor: altered")
-            anchor_seen = True
+        for check in checks:
+            if line.seq != check.seq:
+                continue
+            if check.problem is not None:
+                return _fail(lines, line.number, check.problem)
+            if line.hash != check.hash:
+                replaced = " (or the log was replaced)" if check.name == "head" else ""
+                return _fail(
+                    lines, line.number, f"record seq {check.seq} does not match the {check.name}: altered{replaced}"
+                )
+            seen.add(check.name)
         previous = line
-    if anchor_seq is not None and not anchor_seen:
-        return VerifyResult(
-            False,
-            lines.count,
-            lines.count + 1,
-            f"the log ends at seq {previous.seq if previous else 0} but the anchor names seq {anchor_seq}: "
-            "records were removed from the end",
-        )
+    for check in checks:
+        if check.name not in seen:
+            end = previous.seq if previous else 0
+            reason = check.problem or (
+                f"the log ends at seq {end} but the {check.name} names seq {check.seq}: "
+                "records were removed from the end"
+                + (" (or the file truncated, or replaced)" if check.name == "head" else "")
+            )
+            return VerifyResult(False, lines.count, lines.count + 1, reason)
     return VerifyResult(True, lines.count, None, "intact" if lines.count else "empty log")
 
 
@@ -1112,6 +1478,7 @@ def verify_logs(
     *,
     key: _Key | None = None,
     anchors: Mapping[str | os.PathLike[str], str] | None = None,
+    heads: Mapping[str | os.PathLike[str], str] | None = None,
 ) -> VerifyReport:
     """Verify a set of audit logs: each one's chain, and the completeness of their batch records.
 
@@ -1128,13 +1495,14 @@ def verify_logs(
         paths: The log files (a path is read once however often it is given).
         key: The HMAC key the records were written with, if any (the same for all).
         anchors: ``{path: "seq:hash"}``: anchors (see :func:`verify_chain`) of some of the logs.
+        heads: ``{path: head}``: the published chain heads (see :func:`verify_chain`) of some of the logs.
 
     Returns:
         A :class:`VerifyReport`; ``ok`` when every chain is intact and no listed file record is missing.
 
     Raises:
         OSError: A file cannot be read (``filename`` names it).
-        ValueError: No path given, an anchor for a log that is not in *paths*, or a malformed anchor.
+        ValueError: No path given, an anchor or head for a log that is not in *paths*, or a malformed one.
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
@@ -1144,15 +1512,21 @@ def verify_logs(
         logs.setdefault(os.path.realpath(path), os.fspath(path))
     if not logs:
         raise ValueError("no audit log given")
-    anchored: dict[str, tuple[int, str]] = {}
-    for path, anchor in (anchors or {}).items():
-        real = os.path.realpath(path)
-        if real not in logs:
-            raise ValueError(f"an anchor is given for {os.fspath(path)!r}, which is not among the logs to verify")
-        anchored[real] = _parse_anchor(anchor)
+    anchored: dict[str, list[_Check]] = {}
+    for name, given in (("anchor", anchors), ("head", heads)):
+        for path, text in (given or {}).items():
+            real = os.path.realpath(path)
+            if real not in logs:
+                article = "an" if name == "anchor" else "a"
+                raise ValueError(
+                    f"{article} {name} is given for {os.fspath(path)!r}, which is not among the logs to verify"
+                )
+            anchored.setdefault(real, []).extend(
+                _checks(key_bytes, text, None) if name == "anchor" else _checks(key_bytes, None, text)
+            )
     records = _Records()
     chains = {
-        log: _verify(records.reading(log, _lines(log)), key_bytes, anchored.get(real)) for real, log in logs.items()
+        log: _verify(records.reading(log, _lines(log)), key_bytes, anchored.get(real, [])) for real, log in logs.items()
     }
     return records.report(chains)
 
@@ -1188,7 +1562,7 @@ def verify_store(store: Store, prefix: str = "audit", *, key: _Key | None = None
         folder = f"{prefix}/{chain}" if prefix else chain
         folders[folder] = (chain, names)
         objects = [store.read_bytes(f"{folder}/{name}") for name in names]
-        result = _verify(records.reading(folder, _lines(objects)), key_bytes, None)
+        result = _verify(records.reading(folder, _lines(objects)), key_bytes, [])
         total += result.records
         if not result.ok:
             assert result.first_bad is not None

@@ -11,14 +11,15 @@ def test_help_documents_the_exit_codes(cli):
     for command in ("upload", "download", "copy", "plugins", "audit", "demo"):
         assert f"  {command} " in result.stdout
     table = [line.strip() for line in result.stdout.split("Exit codes:\n", 1)[1].splitlines()]
-    assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4", "5", "6", "130"]
+    assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4", "5", "6", "7", "130"]
     assert "4    already exists (the destination; give --overwrite)" in table
+    assert table[7].startswith("7    the destination cannot be written")
 
 
 def test_upload_help_lists_the_options(cli):
     result = cli("upload", "--help")
     assert result.returncode == 0
-    for option in ("--overwrite", "--atomic", "--quiet", "--json", "--config", "--debug"):
+    for option in ("--overwrite", "--atomic", "--no-atomic", "--quiet", "--json", "--config", "--debug"):
         assert option in result.stdout
 
 

@@ -24,7 +24,7 @@ def test_upload_of_a_missing_local_file_is_not_found(cli_stores):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("store", ["local", "mem", "s3"])
+@pytest.mark.parametrize("store", ["local", "s3"])
 def test_download_of_a_missing_remote_file_is_not_found(cli_stores, store):
     result = cli_stores("download", f"{store}:missing/file.bin", "out.bin")
     assert result.returncode == 3, result.stderr
@@ -34,7 +34,7 @@ def test_download_of_a_missing_remote_file_is_not_found(cli_stores, store):
 
 @pytest.mark.parametrize("store", ["local", "s3"])
 def test_copy_of_a_missing_file_is_not_found(cli_stores, store):
-    result = cli_stores("copy", f"{store}:missing.bin", "mem:x.bin", "--json")
+    result = cli_stores("copy", f"{store}:missing.bin", "local:x.bin", "--json")
     assert result.returncode == 3
     assert error_line(result).startswith(f"{PREFIX}copy {store}:missing.bin: ")
     obj = json.loads(result.stdout)

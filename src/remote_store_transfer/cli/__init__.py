@@ -29,11 +29,19 @@ from remote_store_transfer.cli.report import (
     EXIT_USAGE,
     PROG,
     TREE_EXIT_HELP,
+    DestinationError,
     Outcome,
     exit_code_for,
     print_error,
 )
-from remote_store_transfer.cli.stores import STORES_ENV, Location, StoreLookupError, Stores, parse_location
+from remote_store_transfer.cli.stores import (
+    STORES_ENV,
+    Location,
+    StoreLookupError,
+    Stores,
+    atomic_writes,
+    parse_location,
+)
 from remote_store_transfer.cli.tree import Command, TreeArgs, reject_tree_options, run_tree_command, tree_options
 
 if TYPE_CHECKING:
@@ -123,13 +131,18 @@ class Session:
         *,
         total: int | None = None,
         label: str = "",
+        partial: str | None = None,
+        classify: Callable[[BaseException], BaseException] | None = None,
     ) -> Outcome:
         """Run one operation with the plugins registered; report it; return its outcome.
 
         *total* is the source's size when the caller looked it up
         (:meth:`size_of`): it sizes the bar and becomes ``context.size``.
         Errors are reported (one line on stderr, the traceback with ``--debug``);
-        ``KeyboardInterrupt`` is caught too (exit code 130).
+        ``KeyboardInterrupt`` is caught too (exit code 130). *partial* is the
+        destination of a non-atomic write (named after a failure: it may hold
+        a partial file); *classify* turns a destination's error into a
+        :class:`DestinationError`.
         """
         outcome = Outcome(operation, source, destination)
         self.recorder.reset()
@@ -141,9 +154,11 @@ class Session:
             with self.plugins():
                 call()
         except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported below, with its exit code
-            outcome.error = exc
+            outcome.error = classify(exc) if classify is not None and isinstance(exc, Exception) else exc
         outcome.seconds = time.perf_counter() - started
         outcome.bytes = self.recorder.bytes_transferred
+        if partial is not None and outcome.error is not None and _may_leave_partial(outcome):
+            outcome.partial = partial
         self.report(outcome)
         return outcome
 
@@ -158,16 +173,39 @@ class Session:
             return
         if isinstance(error, KeyboardInterrupt):
             click.echo(f"{PROG}: interrupted: {outcome.operation} {outcome.source} -> {outcome.destination}", err=True)
+            self._report_partial(outcome)
             return
         from remote_store import AlreadyExists, NotFound  # noqa: PLC0415 -- keep the top short
 
-        if isinstance(error, NotFound | FileNotFoundError):
+        if isinstance(error, DestinationError):
+            where = outcome.destination
+        elif isinstance(error, NotFound | FileNotFoundError):
             where = outcome.source
         elif isinstance(error, AlreadyExists | FileExistsError):
             where = outcome.destination
         else:
             where = f"{outcome.source} -> {outcome.destination}"
         print_error(f"{outcome.operation} {where}", error, debug=self.debug)
+        self._report_partial(outcome)
+
+    @staticmethod
+    def _report_partial(outcome: Outcome) -> None:
+        if outcome.partial is not None:
+            click.echo(
+                f"{PROG}: error: {outcome.operation}: the partial file {outcome.partial} may be left behind "
+                "(written with --no-atomic or into a store that cannot write atomically)",
+                err=True,
+            )
+
+
+def _may_leave_partial(outcome: Outcome) -> bool:
+    """Whether a failed non-atomic write may have left a partial destination: bytes moved, or Ctrl-C."""
+    from remote_store import AlreadyExists  # noqa: PLC0415 -- keep the top short
+
+    error = outcome.error
+    if isinstance(error, AlreadyExists | FileExistsError | DestinationError):
+        return False
+    return outcome.bytes > 0 or isinstance(error, KeyboardInterrupt)
 
 
 def _common(*, transfer_options: bool, overwrite: bool = True) -> Callable[[F], F]:
@@ -190,7 +228,10 @@ def _common(*, transfer_options: bool, overwrite: bool = True) -> Callable[[F], 
             )(func)
             func = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")(func)
             func = click.option(
-                "--atomic", is_flag=True, help="Readers never see a partial file (write_atomic / temp file + rename)."
+                "--atomic/--no-atomic",
+                default=True,
+                help="Readers never see a partial file (write_atomic / temp file + rename). On by default where "
+                "the destination can do it; --no-atomic writes in place (a failure can leave a partial file).",
             )(func)
             if overwrite:
                 func = click.option(
@@ -285,12 +326,15 @@ def upload_cmd(
     dst = dst.with_name(os.path.basename(src.path))
     with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
         store = session.store(dst)
+        atomic = atomic_writes(store, dst.store or "", atomic)
         outcome = session.run(
             "upload",
             os.path.abspath(src.path),
             dst.text,
             lambda: upload(store, src.path, dst.path, overwrite=overwrite, atomic=atomic),
             label=f"upload {os.path.basename(src.path)}",
+            partial=None if atomic else dst.text,
+            classify=lambda exc: _store_destination_error(exc, dst.text),
         )
     _finish(outcome)
 
@@ -314,6 +358,9 @@ def download_cmd(
     **tree: Any,
 ) -> None:
     """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory).
+
+    Missing parent folders of LOCAL are made. The file is written to a temp
+    file beside LOCAL and renamed into place (--no-atomic: in place).
 
     With -r, PATH is a prefix and LOCAL a folder (made if missing): every file
     under PATH goes to the same relative path under LOCAL; files already there
@@ -342,15 +389,26 @@ def download_cmd(
     target = dst.path
     if os.path.isdir(target):
         target = os.path.join(target, os.path.basename(src.path.rstrip("/")))
+    destination = os.path.abspath(target)
+
+    def call() -> None:
+        try:
+            os.makedirs(os.path.dirname(destination), exist_ok=True)  # as rclone and the AWS CLI do
+        except OSError as exc:
+            raise DestinationError(destination, exc) from exc
+        download(store, src.path, target, overwrite=overwrite, atomic=atomic)
+
     with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
         store = session.store(src)
         outcome = session.run(
             "download",
             src.text,
-            os.path.abspath(target),
-            lambda: download(store, src.path, target, overwrite=overwrite, atomic=atomic),
+            destination,
+            call,
             total=session.size_of(store, src.path),
             label=f"download {os.path.basename(src.path)}",
+            partial=None if atomic else destination,
+            classify=lambda exc: _local_destination_error(exc, destination),
         )
     _finish(outcome)
 
@@ -401,15 +459,40 @@ def copy_cmd(
     dst = dst.with_name(os.path.basename(src.path.rstrip("/")))
     with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
         src_store, dst_store = session.store(src), session.store(dst)
+        atomic = atomic_writes(dst_store, dst.store or "", atomic)
+        total = session.size_of(src_store, src.path)
         outcome = session.run(
             "copy",
             src.text,
             dst.text,
             lambda: transfer(src_store, src.path, dst_store, dst.path, overwrite=overwrite, atomic=atomic),
-            total=session.size_of(src_store, src.path),
+            total=total,
             label=f"copy {os.path.basename(src.path)}",
+            partial=None if atomic else dst.text,
+            # a NotFound after the source was found is the destination's (a missing bucket)
+            classify=(lambda exc: _store_destination_error(exc, dst.text)) if total is not None else None,
         )
     _finish(outcome)
+
+
+def _store_destination_error(exc: BaseException, destination: str) -> BaseException:
+    """A store's ``NotFound`` on write (no such bucket or container) as a :class:`DestinationError`."""
+    from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
+
+    return DestinationError(destination, exc) if isinstance(exc, NotFound) else exc
+
+
+def _local_destination_error(exc: BaseException, destination: str) -> BaseException:
+    """An OS error on the local destination (or its temp file beside it) as a :class:`DestinationError`.
+
+    ``FileExistsError`` keeps its own exit code (4: give --overwrite).
+    """
+    if not isinstance(exc, OSError) or isinstance(exc, FileExistsError) or not isinstance(exc.filename, str):
+        return exc
+    filename = os.path.abspath(exc.filename)
+    if filename == destination or os.path.dirname(filename) == os.path.dirname(destination):
+        return DestinationError(destination, exc)
+    return exc
 
 
 def _finish(outcome: Outcome) -> None:
@@ -528,36 +611,55 @@ def audit_group() -> None:
 @click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the logs were written with.")
 @click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold (one FILE).")
+@click.option(
+    "--head",
+    "head_file",
+    metavar="HEAD_FILE",
+    type=click.Path(dir_okay=False),
+    help="The chain head the audit plugin published (anchor_path): the log must hold it (one FILE).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stdout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
 @_guarded
 def audit_verify_cmd(
-    files: tuple[str, ...], key_env: str | None, anchor: str | None, as_json: bool, debug: bool
+    files: tuple[str, ...], key_env: str | None, anchor: str | None, head_file: str | None, as_json: bool, debug: bool
 ) -> None:
     """Verify the audit logs FILE...: the hash chain of each, then that every file record their
     batch records list is in one of them. Exit 0 when intact and complete, 6 otherwise.
 
     Give every log a tree's records may be in: the caller's (its batch
     record) and each worker's (with {host} or {pid} in the audit path).
+    With --head, the log must also hold the chain head published to the
+    plugin's anchor_path (with --key-env, its MAC must match the key).
     """
-    key = None
-    if key_env is not None:
-        key = os.environ.get(key_env)
-        if not key:
-            raise click.BadParameter(f"environment variable {key_env} is not set or empty", param_hint="--key-env")
-    if anchor is not None and len(set(files)) > 1:
-        raise click.BadParameter(
-            "an anchor is a record of one log: give exactly one FILE with it", param_hint="--anchor"
-        )
-    from remote_store_transfer.plugin.audit import verify_logs  # noqa: PLC0415 -- only this command needs it
+    key = None if key_env is None else os.environ.get(key_env)
+    if key_env is not None and not key:
+        raise click.BadParameter(f"environment variable {key_env} is not set or empty", param_hint="--key-env")
+    for given, what, hint in (
+        (anchor, "an anchor is a record of one log", "--anchor"),
+        (head_file, "a chain head is that of one log", "--head"),
+    ):
+        if given is not None and len(set(files)) > 1:
+            raise click.BadParameter(f"{what}: give exactly one FILE with it", param_hint=hint)
+    from pathlib import Path  # noqa: PLC0415 -- only this command needs them
+
+    from remote_store_transfer.plugin.audit import verify_logs  # noqa: PLC0415
 
     try:
-        report = verify_logs(files, key=key, anchors=None if anchor is None else {files[0]: anchor})
+        # the head is read before the log: the log only grows after the head is published
+        head = None if head_file is None else Path(head_file).read_text(encoding="ascii", errors="replace")
+        report = verify_logs(
+            files,
+            key=key,
+            anchors=None if anchor is None else {files[0]: anchor},
+            heads=None if head is None else {files[0]: head},
+        )
     except OSError as exc:
         print_error(f"audit verify {exc.filename if isinstance(exc.filename, str) else files[0]}", exc, debug=debug)
         raise Failed(exit_code_for(exc)) from exc
-    except ValueError as exc:  # a malformed anchor
-        raise click.BadParameter(str(exc), param_hint="--anchor") from exc
+    except ValueError as exc:  # a malformed anchor or head
+        hint = "--head" if "chain head" in str(exc) else "--anchor"
+        raise click.BadParameter(str(exc), param_hint=hint) from exc
     errors = [
         (file, f"record {r.first_bad} of {r.records}: {r.reason}") for file, r in report.chains.items() if not r.ok
     ]

@@ -22,6 +22,7 @@ from remote_store_transfer.errors import (
 __all__ = [
     "EXIT_CODES_HELP",
     "EXIT_DENIED",
+    "EXIT_DESTINATION",
     "EXIT_ERROR",
     "EXIT_EXISTS",
     "EXIT_INTEGRITY",
@@ -31,6 +32,7 @@ __all__ = [
     "EXIT_USAGE",
     "PROG",
     "TREE_EXIT_HELP",
+    "DestinationError",
     "Outcome",
     "error_line",
     "error_message",
@@ -47,7 +49,7 @@ EXIT_ERROR = 1
 """Any other error (a store error, a plugin that failed to load, ...)."""
 EXIT_USAGE = 2
 """Bad command line or configuration: unknown option, unknown store name, no registry, bad plugin config,
-a folder copied into itself."""
+a store whose ``${VAR}`` is unset, a memory store, a folder copied into itself."""
 EXIT_NOT_FOUND = 3
 """The source does not exist (``NotFound``, ``FileNotFoundError``)."""
 EXIT_EXISTS = 4
@@ -57,6 +59,9 @@ EXIT_DENIED = 5
 EXIT_INTEGRITY = 6
 """Integrity failure: a verifier rejected the transfer (``IntegrityError``), the source ended early
 (``IncompleteTransferError``), an audit chain is broken, or a batch's file records are missing."""
+EXIT_DESTINATION = 7
+"""The destination cannot be written: a missing bucket or container, a local destination the process may not
+write or that is a folder, a local parent that cannot be made (:class:`DestinationError`)."""
 EXIT_INTERRUPTED = 130
 """Interrupted by Ctrl-C (SIGINT)."""
 
@@ -69,19 +74,38 @@ Exit codes:
   4    already exists (the destination; give --overwrite)
   5    denied by a policy plugin, or permission denied
   6    integrity failure (a verifier rejected it; the source ended early; a broken or incomplete audit log)
+  7    the destination cannot be written (no such bucket; a local path that is a folder or not writable)
   130  interrupted (Ctrl-C)"""
 """The exit-code table of ``--help`` (``\\b`` keeps click from re-wrapping it)."""
 
 TREE_EXIT_HELP = (
     "Folders (-r, sync): the files under a local folder or a prefix NAME:PREFIX go to the same relative paths "
-    "under the other end. When files fail, the exit code is theirs if they all share one (3, 4, 5 or 6), "
+    "under the other end. When files fail, the exit code is theirs if they all share one (3, 4, 5, 6 or 7), "
     "else 1; 130 after Ctrl-C."
 )
 """The exit-code rule of the folder commands, in their ``--help`` before the table."""
 
 
+class DestinationError(Exception):
+    """The destination end of an operation cannot be written (exit code 7); *error* is what the store or OS raised.
+
+    Attributes:
+        destination: The destination as the command line shows it.
+        error: The original error.
+    """
+
+    def __init__(self, destination: str, error: BaseException) -> None:
+        super().__init__(destination, error)
+        self.destination = destination
+        self.error = error
+
+    def __str__(self) -> str:
+        return f"cannot write the destination {self.destination}: {_message(self.error, with_type=True)}"
+
+
 _CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((KeyboardInterrupt,), EXIT_INTERRUPTED),
+    ((DestinationError,), EXIT_DESTINATION),
     ((ConfigError, TreeOverlapError, SameFileError), EXIT_USAGE),
     ((IntegrityError, IncompleteTransferError), EXIT_INTEGRITY),
     ((TransferDenied, PermissionDenied, PermissionError), EXIT_DENIED),
@@ -158,6 +182,7 @@ class Outcome:
         bytes: Bytes moved (for a failure: how far it got).
         seconds: Wall time of the operation.
         error: The error that ended it, or ``None``.
+        partial: After a failed non-atomic write: the destination that may hold a partial file.
     """
 
     operation: str
@@ -166,6 +191,7 @@ class Outcome:
     bytes: int = 0
     seconds: float = 0.0
     error: BaseException | None = field(default=None, repr=False)
+    partial: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -190,6 +216,8 @@ class Outcome:
         if self.error is not None:
             data["error"] = "interrupted" if isinstance(self.error, KeyboardInterrupt) else _message(self.error)
             data["exit_code"] = self.exit_code
+        if self.partial is not None:
+            data["partial"] = self.partial
         return json.dumps(data)
 
     def as_line(self) -> str:

@@ -3,8 +3,10 @@
 A location on the command line is either a bare local path (``report.csv``,
 ``/tmp/x``, ``./odd:name``) or ``NAME:PATH``, where ``NAME`` is a store of the
 registry TOML given by ``--config`` or ``REMOTE_STORE_TRANSFER_STORES``
-(read with :meth:`remote_store.RegistryConfig.from_toml`, ``${VAR}``
-placeholders resolved from the environment).
+(read with :meth:`remote_store.RegistryConfig.from_dict`, ``${VAR}``
+placeholders resolved from the environment store by store: an unset variable
+fails only the stores whose table or backend table uses it). A store on a
+``memory`` backend is refused: it cannot outlive one command.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import tomllib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from remote_store import Registry, RegistryConfig, resolve_env
+import click
+from remote_store import Capability, Registry, RegistryConfig, resolve_env
 
 from remote_store_transfer.tree.shipping import travels_as
 
 if TYPE_CHECKING:
     from remote_store import Store
 
-__all__ = ["STORES_ENV", "Location", "StoreLookupError", "Stores", "parse_location"]
+__all__ = ["STORES_ENV", "Location", "StoreLookupError", "Stores", "atomic_writes", "parse_location"]
 
 STORES_ENV = "REMOTE_STORE_TRANSFER_STORES"
 """Environment variable naming the registry TOML when ``--config`` is not given."""
@@ -86,6 +89,21 @@ def parse_location(text: str) -> Location:
     return Location(text, match["name"], match["path"])
 
 
+def atomic_writes(store: Store, name: str, wanted: bool) -> bool:
+    """Whether writes into *store* (called *name*) go atomic: *wanted* and the store can (``ATOMIC_WRITE``).
+
+    When *wanted* but the store cannot, one note on stderr says so and the writes go non-atomic.
+    """
+    if not wanted or not store.supports(Capability.WRITE):  # a store that cannot write at all fails anyway
+        return False
+    if store.supports(Capability.ATOMIC_WRITE):
+        return True
+    click.echo(
+        f"remote-store-transfer: note: {name} cannot write atomically: a failure can leave a partial file", err=True
+    )
+    return False
+
+
 class Stores:
     """The stores of one command: a lazily loaded :class:`remote_store.Registry`.
 
@@ -98,6 +116,52 @@ class Stores:
         self._registry: Registry | None = None
         self._raw: dict[str, Any] = {}
         self._names: list[str] = []
+        self._unresolved: dict[str, str] = {}
+
+    def _resolve(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """*raw* with ``${VAR}`` resolved store by store; a store that names an unset variable is left out.
+
+        The reason of each store left out goes to ``self._unresolved`` (reported when the store is asked for).
+        """
+        stores = raw.get("stores")
+        backends = raw.get("backends")
+        if not isinstance(stores, dict) or not isinstance(backends, dict):
+            return resolve_env(raw)  # not a registry: let RegistryConfig say what is wrong
+        rest = resolve_env({key: value for key, value in raw.items() if key not in ("stores", "backends")})
+        kept_stores: dict[str, Any] = {}
+        kept_backends: dict[str, Any] = {}
+        for name, table in stores.items():
+            backend = table.get("backend") if isinstance(table, dict) else None
+            own: dict[str, Any] = {"stores": {name: table}}
+            if isinstance(backend, str) and backend in backends:
+                own["backends"] = {backend: backends[backend]}
+            try:
+                resolved: dict[str, Any] = resolve_env(own)
+            except KeyError as exc:
+                self._unresolved[name] = exc.args[0] if exc.args else str(exc)
+                continue
+            kept_stores[name] = resolved["stores"][name]
+            kept_backends.update(resolved.get("backends", {}))
+        return {**rest, "backends": kept_backends, "stores": kept_stores}
+
+    def _travels(self, name: str) -> dict[str, Any]:
+        """The unresolved config of store *name* alone (and its backend): what travels to worker processes."""
+        stores, backends = self._raw.get("stores"), self._raw.get("backends")
+        if not isinstance(stores, dict) or not isinstance(backends, dict):
+            return self._raw
+        table = stores.get(name)
+        backend = table.get("backend") if isinstance(table, dict) else None
+        own = {key: value for key, value in self._raw.items() if key not in ("stores", "backends")}
+        own["stores"] = {name: table}
+        own["backends"] = {backend: backends[backend]} if isinstance(backend, str) and backend in backends else {}
+        return own
+
+    def _backend_type(self, name: str) -> object:
+        stores, backends = self._raw.get("stores"), self._raw.get("backends")
+        table = stores.get(name) if isinstance(stores, dict) else None
+        backend = table.get("backend") if isinstance(table, dict) else None
+        spec = backends.get(backend) if isinstance(backends, dict) and isinstance(backend, str) else None
+        return spec.get("type") if isinstance(spec, dict) else None
 
     def _load(self) -> Registry:
         if self._registry is not None:
@@ -107,14 +171,14 @@ class Stores:
         try:
             with open(self.config, "rb") as fh:
                 self._raw = tomllib.load(fh)  # unresolved: what travels to worker processes (--dask)
-            config = RegistryConfig.from_dict(resolve_env(self._raw))
+            config = RegistryConfig.from_dict(self._resolve(self._raw))
             registry = Registry(config)
         except FileNotFoundError as exc:
             raise StoreLookupError(f"store registry {self.config} does not exist") from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
             detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
             raise StoreLookupError(f"store registry {self.config} is invalid: {detail}") from exc
-        self._names = sorted(config.stores)
+        self._names = sorted({*config.stores, *self._unresolved})
         self._registry = registry
         return registry
 
@@ -124,7 +188,8 @@ class Stores:
         Raises:
             StoreLookupError: No registry is configured, it cannot be read,
                 *name* is not in it (the message lists the names that are), or
-                its backend cannot be built.
+                its backend cannot be built, its tables name an unset ``${VAR}``,
+                or it is a memory store.
         """
         try:
             registry = self._load()
@@ -134,8 +199,16 @@ class Stores:
         if name not in self._names:
             known = ", ".join(self._names) or "none"
             raise StoreLookupError(f"unknown store {name!r} in {self.config}; known stores: {known}", where)
+        if name in self._unresolved:
+            raise StoreLookupError(f"store {name!r} in {self.config} cannot be opened: {self._unresolved[name]}", where)
+        if self._backend_type(name) == "memory":
+            raise StoreLookupError(
+                f"store {name!r} in {self.config} is a memory store: it would be gone when this command ends "
+                "(use a local, S3 or other persistent backend)",
+                where,
+            )
         try:
-            return travels_as(registry.get_store(name), self._raw, name)
+            return travels_as(registry.get_store(name), self._travels(name), name)
         except (ValueError, TypeError) as exc:
             raise StoreLookupError(f"store {name!r} in {self.config} cannot be opened: {exc}", where) from exc
 

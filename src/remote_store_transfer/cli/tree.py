@@ -30,13 +30,14 @@ from remote_store_transfer.cli.report import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     PROG,
+    DestinationError,
     error_line,
     error_message,
     exit_code_for,
     format_bytes,
     print_error,
 )
-from remote_store_transfer.cli.stores import Location, Stores
+from remote_store_transfer.cli.stores import Location, Stores, atomic_writes
 from remote_store_transfer.cli.tree_progress import TreeProgress
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.batch import TreeResult
@@ -266,7 +267,7 @@ class TreeArgs:
     follow_symlinks: bool = False
     dask: str | None = None
     delete: bool = False
-    atomic: bool = False
+    atomic: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], *, atomic: bool) -> TreeArgs:
@@ -410,7 +411,34 @@ def _print_failures(result: TreeResult, source: str, *, debug: bool) -> None:
             continue
         if debug:
             traceback.print_exception(error, file=sys.stderr)
-        click.echo(error_line(where, error, with_type=True), err=True)
+        click.echo(error_line(where, error, with_type=not isinstance(error, DestinationError)), err=True)
+
+
+def _destination_error(
+    error: BaseException, src: Location, dst: Location, destination: str, path: str = ""
+) -> BaseException:
+    """*error* as a :class:`DestinationError` when it is the destination's (exit code 7), else *error*.
+
+    A store's ``NotFound`` when the source is a local folder (no such bucket: the source files were just
+    read); an OS error on a local destination (a folder that cannot be made or written), but "exists" for
+    the file itself.
+    *destination* is the destination root (absolute when local), *path* the file's relative path.
+    """
+    from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
+
+    if dst.is_local:
+        where = os.path.join(destination, path) if path else destination
+    else:
+        where = f"{destination.rstrip('/')}/{path}" if path else destination
+    if src.is_local and not dst.is_local and isinstance(error, NotFound):
+        return DestinationError(where, error)
+    if dst.is_local and isinstance(error, OSError) and isinstance(error.filename, str):
+        filename = os.path.abspath(error.filename)
+        exists = isinstance(error, FileExistsError) and filename == where  # the file itself: exit 4
+        inside = filename == destination or filename.startswith(destination.rstrip(os.sep) + os.sep)
+        if inside and not exists:
+            return DestinationError(where, error)
+    return error
 
 
 # -- the command
@@ -484,6 +512,8 @@ def run_tree_command(
     try:
         src_store = None if src.is_local else stores.get(src.store or "", src.text)
         dst_store = None if dst.is_local else stores.get(dst.store or "", dst.text)
+        if dst_store is not None:
+            options["atomic"] = atomic_writes(dst_store, dst.store or "", args.atomic)
         call = _tree_call(src, dst, src_store, dst_store, options)
         result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress)
     finally:
@@ -492,6 +522,11 @@ def run_tree_command(
             client.close()
     if result is None:
         result = recorder.result
+    if result is not None:
+        for path, failure in list(result.failed.items()):
+            result.failed[path] = _destination_error(failure, src, dst, destination, path)
+    if error is not None and not isinstance(error, KeyboardInterrupt):
+        error = _destination_error(error, src, dst, destination)
     if args.dry_run:
         on_file.print_plan()
     return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
@@ -582,6 +617,11 @@ def _report(
     if error is not None:
         from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
 
-        where = source if isinstance(error, NotFound | FileNotFoundError) else f"{source} -> {destination}"
+        if isinstance(error, DestinationError):
+            where = destination
+        elif isinstance(error, NotFound | FileNotFoundError):
+            where = source
+        else:
+            where = f"{source} -> {destination}"
         print_error(f"{command} {where}", error, debug=debug)
     return code

@@ -65,3 +65,19 @@ def test_a_missing_local_folder_is_named_as_the_destination(store: Store, tmp_pa
     notes = getattr(caught.value, "__notes__", [])
     assert any(f"the destination's folder {dest.parent} does not exist" in note for note in notes), notes
     assert not dest.parent.exists()
+
+
+def test_bytes_local_paths_are_supported_fully(store: Store, tmp_path: Path) -> None:
+    """A bytes path (also one that is not UTF-8) works and is described as text, never as b'...'."""
+    from remote_store_transfer import capture, upload
+
+    name = os.fsencode(str(tmp_path)) + b"/caf\xe9-\xff.bin"  # latin-1 e-acute and a byte no codec decodes
+    with capture() as contexts:
+        download(store, "a.bin", name)
+        upload(store, name, "back.bin")
+    assert store.read_bytes("back.bin") == DATA
+    assert Path(os.fsdecode(name)).read_bytes() == DATA
+    for context in contexts:
+        assert "b'" not in context.describe()
+        assert isinstance(context.source.path, str)
+        assert isinstance(context.destination.path, str)

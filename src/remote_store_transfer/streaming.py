@@ -188,7 +188,7 @@ def upload(
     *metadata* (user metadata for the destination, used by the tree calls to
     keep modification times) and *batch* (``context.batch``) are for the tree calls.
     """
-    path = os.fspath(local_path)
+    path = os.fsdecode(local_path)  # bytes paths too (undecodable bytes as surrogates): str from here on
     with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
         refuse_same_file(Endpoint(None, path), Endpoint(store, remote_path), "upload")
         context = TransferContext(
@@ -237,7 +237,7 @@ def download(
 
     *size* (``context.size``: the source's size from the tree's listing) and *batch* are for the tree calls.
     """
-    dest = os.fspath(local_path)
+    dest = os.fsdecode(local_path)  # bytes paths too: str from here on
     refuse_same_file(Endpoint(store, remote_path), Endpoint(None, dest), "download")
     if not overwrite and os.path.exists(dest):  # before store.read() (XFER-008)
         raise FileExistsError(f"Local file already exists: {dest}")

@@ -197,7 +197,7 @@ def upload_tree(
         Any exception from ``pre_batch`` (a veto) or ``post_batch``.
     """
     options = _tree_options(locals())
-    return run_tree(plugin_manager(), "upload_tree", None, os.fspath(local_dir), store, remote_prefix, options)
+    return run_tree(plugin_manager(), "upload_tree", None, os.fsdecode(local_dir), store, remote_prefix, options)
 
 
 def download_tree(
@@ -273,7 +273,7 @@ def download_tree(
         Any exception from ``pre_batch`` (a veto) or ``post_batch``.
     """
     options = _tree_options(locals())
-    return run_tree(plugin_manager(), "download_tree", store, remote_prefix, None, os.fspath(local_dir), options)
+    return run_tree(plugin_manager(), "download_tree", store, remote_prefix, None, os.fsdecode(local_dir), options)
 
 
 def transfer_tree(
@@ -474,7 +474,7 @@ class TransferManager:
     ) -> TreeResult:
         """:func:`remote_store_transfer.upload_tree` with this manager's plugins."""
         options = _tree_options(locals())
-        return run_tree(self.plugin_manager, "upload_tree", None, os.fspath(local_dir), store, remote_prefix, options)
+        return run_tree(self.plugin_manager, "upload_tree", None, os.fsdecode(local_dir), store, remote_prefix, options)
 
     def download_tree(
         self,
@@ -501,7 +501,7 @@ class TransferManager:
     ) -> TreeResult:
         """:func:`remote_store_transfer.download_tree` with this manager's plugins."""
         options = _tree_options(locals())
-        return run_tree(self.plugin_manager, "download_tree", store, remote_prefix, None, os.fspath(local_dir), options)
+        return run_tree(self.plugin_manager, "download_tree", store, remote_prefix, None, os.fsdecode(local_dir), options)
 
     def transfer_tree(
         self,

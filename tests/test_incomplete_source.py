@@ -186,18 +186,26 @@ def test_policy_max_size_also_provides_the_size(tmp_path, stores):
         truncating_transfer(TransferManager([PolicyPlugin(max_size=10 * MIB)]), stores, tmp_path)
 
 
+class SizeFromMetadata:
+    """Sets ``context.size`` from the source store (as integrity and policy do) and observes no chunk."""
+
+    @hookimpl(tryfirst=True)
+    def pre_transfer(self, context):
+        context.size = context.source.store.get_file_info(context.source.path).size
+
+
 def test_transfer_nothing_observes_is_checked_after_the_write(tmp_path, stores):
-    """policy sets the size but observes no chunk: the stream goes unwrapped; the shortfall still fails the call."""
+    """A plugin sets the size but observes no chunk: the stream goes unwrapped; the shortfall still fails the call."""
     src, dst = stores
     original = (tmp_path / "src" / "src.bin").read_bytes()
 
     class ShrinkAfterLookup:
         @hookimpl(trylast=True)
         def pre_transfer(self, context):
-            assert context.size == SIZE  # policy looked it up
+            assert context.size == SIZE  # looked up
             os.truncate(tmp_path / "src" / "src.bin", 1000)
 
-    manager = TransferManager([PolicyPlugin(max_size=10 * MIB), ShrinkAfterLookup()])
+    manager = TransferManager([SizeFromMetadata(), ShrinkAfterLookup()])
     with pytest.raises(IncompleteTransferError, match="the destination already holds those bytes") as info:
         manager.transfer(src, "src.bin", dst, "dst.bin", overwrite=True)
 
@@ -225,7 +233,7 @@ def test_atomic_upload_nothing_observes_never_commits_a_file_cut_short(tmp_path,
 
 
 def test_atomic_transfer_nothing_observes_never_commits_a_file_cut_short(tmp_path, stores):
-    """policy sets the size and observes no chunk; with atomic the shortfall fails before the commit."""
+    """A plugin sets the size and observes no chunk; with atomic the shortfall fails before the commit."""
     src, dst = stores
 
     class ShrinkAfterLookup:
@@ -234,7 +242,7 @@ def test_atomic_transfer_nothing_observes_never_commits_a_file_cut_short(tmp_pat
             assert context.size == SIZE
             os.truncate(tmp_path / "src" / "src.bin", 1000)
 
-    manager = TransferManager([PolicyPlugin(max_size=10 * MIB), ShrinkAfterLookup()])
+    manager = TransferManager([SizeFromMetadata(), ShrinkAfterLookup()])
     with pytest.raises(IncompleteTransferError) as info:
         manager.transfer(src, "src.bin", dst, "dst.bin", overwrite=True, atomic=True)
 

@@ -501,7 +501,8 @@ class TransferManager:
     ) -> TreeResult:
         """:func:`remote_store_transfer.download_tree` with this manager's plugins."""
         options = _tree_options(locals())
-        return run_tree(self.plugin_manager, "download_tree", store, remote_prefix, None, os.fsdecode(local_dir), options)
+        local = os.fsdecode(local_dir)
+        return run_tree(self.plugin_manager, "download_tree", store, remote_prefix, None, local, options)
 
     def transfer_tree(
         self,

@@ -22,6 +22,7 @@ from remote_store import Capability
 
 from remote_store_transfer.context import Endpoint
 from remote_store_transfer.errors import TransferError, TreeOverlapError
+from remote_store_transfer.locations import same_backend
 from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.tree.filters import PathFilter
 from remote_store_transfer.tree.mover import Mover
@@ -145,16 +146,8 @@ def _check_overlap(src: Endpoint, dst: Endpoint) -> None:
     else:  # same kind of store: the same place only if it is the same backend
         assert src.store is not None
         assert dst.store is not None
-        overlap = False
-        for (inner, outer), (inner_store, inner_root), (outer_store, outer_root) in (
-            ((b[1], a[1]), (dst.store, dst.path), (src.store, src.path)),
-            ((a[1], b[1]), (src.store, src.path), (dst.store, dst.path)),
-        ):
-            if _inside(inner, outer, "/"):
-                rest = inner[len(outer) :].strip("/")
-                outer_scope = outer_store.child(outer_root.strip("/")) if outer_root.strip("/") else outer_store
-                inner_scope = inner_store.child(inner_root.strip("/")) if inner_root.strip("/") else inner_store
-                overlap = overlap or (outer_scope.child(rest) if rest else outer_scope) == inner_scope
+        nested = _inside(a[1], b[1], "/") or _inside(b[1], a[1], "/")
+        overlap = nested and same_backend(src.store, dst.store)
     if overlap:
         raise TreeOverlapError(src.describe(), dst.describe())
 

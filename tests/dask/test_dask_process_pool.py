@@ -72,3 +72,25 @@ def test_max_bandwidth_is_refused_with_a_process_pool(pool, store, tmp_path):
         rst.upload_tree(store, tmp_path / "src", "up", executor=pool, max_bandwidth=1_000_000)
     assert "ProcessPoolExecutor" in str(caught.value)
     assert store_tree(store, "") == {}
+
+
+def test_progress_and_files_come_back_to_the_caller_from_the_cluster(dask_client, store, tmp_path):
+    """on_progress advances by each file's bytes as it ends on a worker; on_file and the result are complete."""
+    files = make_tree(tmp_path / "src", 10, big=1)
+    progress: list[int] = []
+    ended: list[str] = []
+
+    result = rst.upload_tree(
+        store,
+        tmp_path / "src",
+        "p",
+        executor=dask_client,
+        on_progress=progress.append,
+        on_file=lambda o: ended.append(o.path),
+    )
+
+    assert result.ok, result.failed
+    assert sorted(ended) == sorted(files)
+    assert sum(progress) == result.bytes_transferred == sum(map(len, files.values()))
+    assert len(progress) == len([data for data in files.values() if data])  # one report per file that had bytes
+    assert store_tree(store, "p") == files

@@ -366,3 +366,39 @@ def test_a_folder_download_under_a_file_is_a_destination_error(cli_stores, regis
         result.stderr
     )
     assert (cli_stores.cwd / "out" / "b.bin").read_bytes() == b"b"
+
+
+DENY_WRITE_BACKEND = """
+# A backend type "denywrite": a local backend whose writes are refused by the store (PermissionDenied).
+from remote_store import PermissionDenied, register_backend
+from remote_store.backends import LocalBackend
+
+
+class DenyWriteLocal(LocalBackend):
+    def write(self, path, content, **kwargs):
+        content.read(1)  # the data has started to move when the store refuses
+        raise PermissionDenied("write refused by the store", path=path, backend=self.name)
+
+    write_atomic = write
+
+
+register_backend("denywrite", DenyWriteLocal)
+"""
+
+
+def test_a_store_that_refuses_the_write_is_a_destination_error(cli_stores, registry, tmp_path):
+    """An upload's store raising PermissionDenied while the data moves exits 7 and names the destination."""
+    site = tmp_path / "site-denywrite"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(DENY_WRITE_BACKEND)
+    root = tmp_path / "denied-root"
+    root.mkdir()
+    with open(registry.path, "a") as fh:
+        fh.write(f'\n[backends.deny_b]\ntype = "denywrite"\noptions = {{ root = {json.dumps(str(root))} }}\n')
+        fh.write('\n[stores.denied]\nbackend = "deny_b"\n')
+    source = registry.local_root / "f.bin"
+    source.write_bytes(b"x" * 1000)
+    result = cli_stores("upload", str(source), "denied:f.bin", "--json", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 7, result.stderr
+    assert "cannot write the destination denied:f.bin" in result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 7

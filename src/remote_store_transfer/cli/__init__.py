@@ -334,7 +334,7 @@ def upload_cmd(
             lambda: upload(store, src.path, dst.path, overwrite=overwrite, atomic=atomic),
             label=f"upload {os.path.basename(src.path)}",
             partial=None if atomic else dst.text,
-            classify=lambda exc: _store_destination_error(exc, dst.text),
+            classify=lambda exc: _store_destination_error(exc, dst.text, writer_only=True),
         )
     _finish(outcome)
 
@@ -475,11 +475,22 @@ def copy_cmd(
     _finish(outcome)
 
 
-def _store_destination_error(exc: BaseException, destination: str) -> BaseException:
-    """A store's ``NotFound`` on write (no such bucket or container) as a :class:`DestinationError`."""
-    from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
+def _store_destination_error(exc: BaseException, destination: str, *, writer_only: bool = False) -> BaseException:
+    """A store's error on write as a :class:`DestinationError`.
 
-    return DestinationError(destination, exc) if isinstance(exc, NotFound) else exc
+    A ``NotFound`` (no such bucket or container); and, when the destination
+    store is the only store of the call (*writer_only*: an upload), a
+    ``PermissionDenied`` it raised while the data moved (a plugin's denial in
+    ``pre_transfer`` keeps its own code, 5).
+    """
+    from remote_store import NotFound, PermissionDenied  # noqa: PLC0415 -- keep the top short
+
+    if isinstance(exc, NotFound):
+        return DestinationError(destination, exc)
+    moving = any(note.startswith("during ") for note in getattr(exc, "__notes__", ()))
+    if writer_only and moving and isinstance(exc, PermissionDenied):
+        return DestinationError(destination, exc)
+    return exc
 
 
 def _local_destination_error(exc: BaseException, destination: str) -> BaseException:

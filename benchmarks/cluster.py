@@ -49,7 +49,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -71,6 +70,7 @@ KEY_ENV, SECRET_ENV = "RST_BENCH_S3_KEY", "RST_BENCH_S3_SECRET"
 os.environ.setdefault(KEY_ENV, "testing")
 os.environ.setdefault(SECRET_ENV, "testing")
 
+from machine import cpu, git_rev, load  # noqa: E402
 from storekit import MotoServer, descendants  # noqa: E402
 
 import remote_store_transfer as rst  # noqa: E402
@@ -450,33 +450,6 @@ def render_markdown(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def _load() -> float:
-    with contextlib.suppress(OSError, AttributeError):
-        return os.getloadavg()[0]
-    return 0.0
-
-
-def _git_rev() -> str | None:
-    """The commit under test, ``+`` when ``src`` differs from it."""
-    with contextlib.suppress(Exception):
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        return rev.stdout.strip() + ("+" if dirty.stdout.strip() else "")
-    return None
-
-
-def _cpu() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def start_pool() -> tuple[ProcessPoolExecutor, float]:
     """``ProcessPoolExecutor(4)`` with its processes up (a no-op task each), and how long that took.
 
@@ -536,18 +509,18 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "python": platform.python_version(),
-            "machine": f"{cpus} CPU ({_cpu()})",
+            "machine": f"{cpus} CPU ({cpu()})",
             "platform": platform.platform(),
             "remote_store": version("remote-store"),
             "remote_store_transfer": rst.__version__,
             "distributed": version("distributed"),
             "moto": version("moto"),
-            "git": _git_rev(),
+            "git": git_rev(),
             "trials": trials,
             "workers": WORKERS,
             "quick": args.quick,
             "timeout_s": timeout,
-            "load_before": _load(),
+            "load_before": load(),
         },
         "startup_s": {},
         "cases": {},
@@ -643,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
             pool.shutdown(cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    results["meta"]["load_after"] = _load()
+    results["meta"]["load_after"] = load()
     if ABANDONED:
         results["notes"].append(f"{len(ABANDONED)} run(s) still hung at their timeout: {', '.join(ABANDONED)}")
     report = render_markdown(results)

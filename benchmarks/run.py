@@ -38,7 +38,6 @@ import platform
 import random
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import noop_plugin  # noqa: E402
+from machine import cpu, git_rev, load  # noqa: E402
 from remote_store import Store  # noqa: E402
 from remote_store.backends import LocalBackend, MemoryBackend  # noqa: E402
 from remote_store.ext import transfer as upstream  # noqa: E402
@@ -765,28 +765,6 @@ BUSY_WARNING = (
 )
 
 
-def _load() -> float:
-    with contextlib.suppress(OSError, AttributeError):
-        return os.getloadavg()[0]
-    return 0.0
-
-
-def _git_rev() -> str | None:
-    with contextlib.suppress(Exception):
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    return None
-
-
-def _cpu() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -832,16 +810,16 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "python": platform.python_version(),
-            "machine": f"{os.cpu_count()} CPU ({_cpu()})",
+            "machine": f"{os.cpu_count()} CPU ({cpu()})",
             "platform": platform.platform(),
-            "git": _git_rev(),
+            "git": git_rev(),
             "remote_store": version("remote-store"),
             "remote_store_transfer": rst.__version__,
             "tmpfs": tmpfs,
             "size_mib": size // MiB,
             "trials": trials,
             "quick": args.quick,
-            "load_before": _load(),
+            "load_before": load(),
             "plugins": {
                 "default": managers.default_plugins,
                 "case_c": managers.noop_plugins,
@@ -876,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
         noop_plugin.uninstall(managers.noop_site)
 
     meta = results["meta"]
-    meta["load_after"] = _load()
+    meta["load_after"] = load()
     meta["busy"] = max(meta["load_before"], meta["load_after"]) > BUSY_LOAD
     results["targets"] = check_targets(results)
     report = render_markdown(results)

@@ -74,6 +74,7 @@ sys.path.insert(0, str(ROOT / "tests" / "stores"))
 # No client here may ever ask for instance metadata (169.254.169.254): every client gets its keys.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
+from machine import cpu, git_rev, load  # noqa: E402
 from remote_store import Store, register_backend  # noqa: E402
 from remote_store.backends import MemoryBackend, SFTPBackend  # noqa: E402
 from remote_store.ext import transfer as upstream  # noqa: E402
@@ -785,38 +786,11 @@ def render_markdown(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def _load() -> float:
-    with contextlib.suppress(OSError, AttributeError):
-        return os.getloadavg()[0]
-    return 0.0
-
-
-def _git_rev() -> str | None:
-    """The commit under test, ``+`` when the work tree differs from it."""
-    with contextlib.suppress(Exception):
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        return rev.stdout.strip() + ("+" if dirty.stdout.strip() else "")
-    return None
-
-
 def _rclone_version() -> str:
     with contextlib.suppress(Exception):
         done = subprocess.run([RCLONE, "version"], capture_output=True, text=True, check=True, timeout=30)
         return done.stdout.split()[1]
     return "missing"
-
-
-def _cpu() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -855,17 +829,17 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "python": platform.python_version(),
-            "machine": f"{os.cpu_count()} CPU ({_cpu()})",
+            "machine": f"{os.cpu_count()} CPU ({cpu()})",
             "platform": platform.platform(),
             "remote_store": version("remote-store"),
             "remote_store_transfer": rst.__version__,
-            "git": _git_rev(),
+            "git": git_rev(),
             "rclone": _rclone_version(),
             "trials": trials,
             "workers": WORKERS,
             "quick": args.quick,
             "timeout_s": args.timeout,
-            "load_before": _load(),
+            "load_before": load(),
         },
         "cases": {},
         "notes": [],
@@ -901,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
                     for side, note in route.notes.items():
                         if tree.key == "small":
                             rows[side] = {"error": note}
-                    case = {"tree": tree.name, "sides": rows, "load_after": _load()}
+                    case = {"tree": tree.name, "sides": rows, "load_after": load()}
                     results["cases"].setdefault(route.name, {})[tree.key] = case
             if pa_notes:
                 notes.append(f"S3PyArrowBackend: {next(iter(pa_notes.values()))}")
@@ -914,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     meta = results["meta"]
-    meta["load_after"] = _load()
+    meta["load_after"] = load()
     # The run itself keeps both cores busy (its servers, 16 workers, rclone: a load of 2 to 2.5 on its own).
     loads = [c["load_after"] for cases in results["cases"].values() for c in cases.values()]
     meta["busy"] = meta["load_before"] > BUSY_BEFORE or max(loads, default=0.0) > BUSY_DURING

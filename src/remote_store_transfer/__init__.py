@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from remote_store_transfer.capturing import capture
-from remote_store_transfer.config import configure, disable_plugin, enable_plugin
 from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import (
     AuditError,
@@ -22,9 +21,12 @@ from remote_store_transfer.errors import (
     TreeOverlapError,
 )
 from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
-from remote_store_transfer.plugin.manager import (
-    PluginInfo,
+from remote_store_transfer.plugin.manager import PluginInfo
+from remote_store_transfer.runtime import (
     block_plugin,
+    configure,
+    disable_plugin,
+    enable_plugin,
     plugin_manager,
     reset_plugin_manager,
 )
@@ -39,8 +41,7 @@ from remote_store_transfer.transfers import (
 )
 from remote_store_transfer.tree import Batch, FileOutcome, TreeResult
 from remote_store_transfer.tree.shipping import CannotTravel, registry_store
-
-__version__ = "0.1.0"
+from remote_store_transfer.version import __version__
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -1,19 +1,18 @@
-"""Switching the built-in plugins on: the config file, ``configure()`` and ``enable_plugin()``.
+"""The built-in plugins' configuration: parse it, check it, apply it to one plugin manager.
 
 The built-in plugins ``audit``, ``integrity``, ``policy``, ``logging`` and
-``otel`` ship in the package and are off until enabled, per process, from
-one place:
+``otel`` ship in the package and are off until enabled. This module reads a
+TOML file or a dict into a :class:`TransferConfig` and applies it, or one
+plugin's options, to a given :class:`~remote_store_transfer.plugin.manager.TransferPluginManager`
+(:func:`apply`, :func:`enable`, :func:`disable`, :func:`apply_env_config`).
 
-* a TOML file named by the environment variable ``REMOTE_STORE_TRANSFER_CONFIG``,
-  applied when the process-wide plugin manager is built (first transfer);
-* :func:`configure` with a file, a dict or a :class:`TransferConfig`;
-* :func:`enable_plugin` / :func:`disable_plugin`, one plugin at a time,
-  with Python objects (a ``Store``, a ``Secret``, a callable) as options.
+The public calls ``configure()``, ``enable_plugin()`` and ``disable_plugin()``,
+which default to the process-wide manager, live one layer up in
+:mod:`remote_store_transfer.runtime`; this module never imports it.
 
-Each accepts ``manager=`` to configure a :class:`~remote_store_transfer.TransferManager`
-instead of the process-wide manager. A bad configuration raises
-:class:`~remote_store_transfer.ConfigError` naming the file, the key and the
-problem. The file format is described in ``docs/plugins/index.md``::
+A bad configuration raises :class:`~remote_store_transfer.ConfigError` naming
+the file, the key and the problem. The file format is described in
+``docs/plugins/index.md``::
 
     [plugins.audit]
     path = "/var/log/remote-store-transfer/audit.jsonl"
@@ -41,26 +40,29 @@ from typing import TYPE_CHECKING, Any
 from remote_store import Registry, RegistryConfig, Secret, resolve_env
 
 from remote_store_transfer.errors import ConfigError
-from remote_store_transfer.plugin.manager import DISTRIBUTION, TransferPluginManager, _own_version, plugin_manager
+from remote_store_transfer.plugin import PLUGIN_NAMES
+from remote_store_transfer.plugin.manager import DISTRIBUTION, own_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from remote_store import Store
 
-    from remote_store_transfer.transfers import TransferManager
+    from remote_store_transfer.plugin.manager import TransferPluginManager
 
 __all__ = [
     "CONFIG_ENV",
     "PLUGIN_NAMES",
     "PluginSettings",
     "TransferConfig",
+    "apply",
     "apply_env_config",
-    "configure",
-    "disable_plugin",
-    "enable_plugin",
+    "disable",
+    "enable",
     "load_config",
+    "make",
     "parse_config",
+    "read",
 ]
 
 CONFIG_ENV = "REMOTE_STORE_TRANSFER_CONFIG"
@@ -73,8 +75,6 @@ _CLASSES = {
     "logging": "remote_store_transfer.plugin.logging:LoggingPlugin",
     "otel": "remote_store_transfer.plugin.otel:OtelPlugin",
 }
-PLUGIN_NAMES = tuple(_CLASSES)
-"""The built-in plugins that can be enabled (``progress`` is always on)."""
 _UNKNOWN = f"unknown plugin; the built-in plugins are {', '.join(PLUGIN_NAMES)}"
 
 # Registration order. pluggy puts a trylast implementation registered later after the trylast
@@ -307,14 +307,6 @@ def _make(name: str, options: Mapping[str, Any], *, file: str | None) -> object:
         raise ConfigError(str(exc), file=file, key=f"plugins.{name}") from exc
 
 
-def _manager(manager: TransferManager | TransferPluginManager | None) -> TransferPluginManager:
-    if manager is None:
-        return plugin_manager()
-    if isinstance(manager, TransferPluginManager):
-        return manager
-    return manager.plugin_manager
-
-
 def _install(pm: TransferPluginManager, name: str, plugin: object | None, *, file: str | None = None) -> None:
     """Register *plugin* as built-in plugin *name* (replacing one already there), or only remove it (``None``).
 
@@ -342,7 +334,7 @@ def _install(pm: TransferPluginManager, name: str, plugin: object | None, *, fil
         ours.pop(name, None)
     else:
         ours[name] = plugin
-    version = _own_version()
+    version = own_version()
     for n in _ORDER:
         if n in ours:
             pm.register(ours[n], name=n, distribution=DISTRIBUTION, version=version, builtin=True)
@@ -354,23 +346,27 @@ def _record(pm: TransferPluginManager, name: str, options: Mapping[str, Any] | N
     pm.settings[name] = None if options is None else dict(options)
 
 
-def enable_plugin(
-    name: str, *, manager: TransferManager | TransferPluginManager | None = None, **options: Any
-) -> object:
-    """Enable built-in plugin *name* with *options* (its constructor's keyword arguments).
+def make(name: str, options: Mapping[str, Any]) -> object:
+    """Build built-in plugin *name* with *options*, without registering it anywhere.
 
-    Replaces the plugin of that name if it is already enabled.
+    Raises:
+        ConfigError: Unknown plugin or option, invalid value.
+    """
+    return _make(name, options, file=None)
 
-    Example::
 
-        enable_plugin("audit", path="/var/log/transfers.jsonl", key=Secret(os.environ["AUDIT_KEY"]))
-        enable_plugin("policy", read_only=[archive_store], deny_overwrite=True)
+def enable(pm: TransferPluginManager, name: str, options: Mapping[str, Any], *, plugin: object = None) -> object:
+    """Enable built-in plugin *name* in *pm* with *options* (its constructor's keyword arguments).
+
+    Replaces the plugin of that name if it is already enabled, and records the
+    setting for worker processes (``TransferPluginManager.settings``).
 
     Args:
-        name: ``"audit"``, ``"integrity"``, ``"policy"``, ``"logging"`` or ``"otel"``.
-        manager: A ``TransferManager`` (or plugin manager) to enable it in,
-            instead of the process-wide one.
-        options: The plugin's options; see its class and its docs page.
+        pm: The plugin manager.
+        name: The built-in plugin's name.
+        options: Its options.
+        plugin: The plugin already built from *options* by :func:`make`
+            (default: build it here).
 
     Returns:
         The plugin instance registered.
@@ -378,22 +374,21 @@ def enable_plugin(
     Raises:
         ConfigError: Unknown plugin or option, invalid value, blocked name.
     """
-    plugin = _make(name, options, file=None)
-    pm = _manager(manager)
+    if plugin is None:
+        plugin = _make(name, options, file=None)
     _install(pm, name, plugin)
     _record(pm, name, options)
     return plugin
 
 
-def disable_plugin(name: str, *, manager: TransferManager | TransferPluginManager | None = None) -> bool:
-    """Disable built-in plugin *name*; ``True`` if it was enabled.
+def disable(pm: TransferPluginManager, name: str) -> bool:
+    """Disable built-in plugin *name* in *pm*; ``True`` if it was enabled.
 
     Raises:
         ConfigError: *name* is not a built-in plugin that can be enabled.
     """
     if name not in _CLASSES:
         raise ConfigError(_UNKNOWN, key=f"plugins.{name}")
-    pm = _manager(manager)
     enabled = any(i.name == name and i.builtin and not i.blocked for i in pm.list_plugins())
     if enabled:
         _install(pm, name, None)
@@ -401,23 +396,42 @@ def disable_plugin(name: str, *, manager: TransferManager | TransferPluginManage
     return enabled
 
 
-def configure(
-    config: TransferConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+def read(config: TransferConfig | Mapping[str, Any] | str | os.PathLike[str] | None) -> TransferConfig | None:
+    """*config* as a checked :class:`TransferConfig` (``None``: the file named by ``REMOTE_STORE_TRANSFER_CONFIG``).
+
+    Returns ``None`` when *config* is ``None`` and the variable is unset.
+
+    Raises:
+        ConfigError: Naming the file, key and problem.
+    """
+    if config is None:
+        path = os.environ.get(CONFIG_ENV, "").strip()
+        if not path:
+            return None
+        config = path
+    if isinstance(config, str | os.PathLike):
+        return load_config(config)
+    if isinstance(config, TransferConfig):
+        return config
+    return parse_config(config)
+
+
+def apply(
+    pm: TransferPluginManager,
+    config: TransferConfig | Mapping[str, Any] | str | os.PathLike[str] | None,
     *,
-    manager: TransferManager | TransferPluginManager | None = None,
     record: bool = True,
 ) -> list[str]:
-    """Apply a configuration: enable the plugins it enables, disable those it disables.
+    """Apply *config* to *pm*: enable the plugins it enables, disable those it disables.
 
     Plugins it does not name are left as they are. Everything is validated
     (and every plugin built) before anything changes.
 
     Args:
+        pm: The plugin manager to configure.
         config: A TOML file path, a dict of the same shape, a
             :class:`TransferConfig`, or ``None`` for the file named by
             ``REMOTE_STORE_TRANSFER_CONFIG`` (nothing happens when it is unset).
-        manager: A ``TransferManager`` (or plugin manager) to configure
-            instead of the process-wide one.
         record: Remember the settings so that trees run in worker processes
             apply them there too (``False`` for the environment's own config
             file, which every worker process reads itself).
@@ -428,17 +442,10 @@ def configure(
     Raises:
         ConfigError: Naming the file, key and problem.
     """
+    config = read(config)
     if config is None:
-        path = os.environ.get(CONFIG_ENV, "").strip()
-        if not path:
-            return []
-        config = path
-    if isinstance(config, str | os.PathLike):
-        config = load_config(config)
-    elif not isinstance(config, TransferConfig):
-        config = parse_config(config)
+        return []
     built = {s.name: _make(s.name, s.options, file=config.file) for s in config.plugins if s.enabled}
-    pm = _manager(manager)
     for s in config.plugins:
         _install(pm, s.name, built.get(s.name), file=config.file)
         if record:
@@ -454,4 +461,4 @@ def apply_env_config(pm: TransferPluginManager) -> None:
     Raises:
         ConfigError: The file is unreadable or invalid.
     """
-    configure(None, manager=pm, record=False)
+    apply(pm, None, record=False)

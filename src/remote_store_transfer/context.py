@@ -9,12 +9,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from remote_store_transfer.endpoint import Endpoint
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from remote_store import Store, WriteResult
+    from remote_store import WriteResult
 
-    from remote_store_transfer.tree.batch import Batch
+    from remote_store_transfer.batch import Batch
 
 __all__ = ["Endpoint", "Operation", "TransferContext"]
 
@@ -34,43 +36,6 @@ def _new_process_tag() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_process_tag)
-
-
-class Endpoint:
-    """One end of a transfer: a path in a :class:`~remote_store.Store`, or a local file.
-
-    Attributes:
-        store: The ``Store`` the path belongs to, or ``None`` for a local file.
-            Plugins may call its public API (``supports``, ``native_path``,
-            ``read``...) but must never touch backend internals.
-        path: The store-relative path (as the caller gave it) when *store*
-            is set, else the local file-system path (``os.fspath`` of what
-            the caller gave).
-    """
-
-    __slots__ = ("path", "store")
-
-    def __init__(self, store: Store | None, path: str) -> None:
-        self.store = store
-        self.path = path
-
-    @property
-    def is_local(self) -> bool:
-        """``True`` when this end is a local file rather than a store path."""
-        return self.store is None
-
-    def describe(self) -> str:
-        """A human-readable location: ``local:/abs/path`` or ``Store(...):path``.
-
-        Uses only ``repr(store)``, which names the backend and root path and
-        never any credentials.
-        """
-        if self.store is None:
-            return f"local:{os.path.abspath(self.path)}"
-        return f"{self.store!r}:{self.path}"
-
-    def __repr__(self) -> str:
-        return f"Endpoint({self.describe()})"
 
 
 class TransferContext:
@@ -107,7 +72,7 @@ class TransferContext:
         atomic: The caller's ``atomic`` argument.
         state: A dict private to this call where plugins keep per-transfer
             state. Use your plugin's name as key prefix to avoid clashes.
-        batch: The :class:`~remote_store_transfer.tree.batch.Batch` of the
+        batch: The :class:`~remote_store_transfer.batch.Batch` of the
             tree call this file belongs to (``upload_tree``...), or ``None``
             for a single-file call.
     """

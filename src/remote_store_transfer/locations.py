@@ -21,7 +21,7 @@ from remote_store_transfer.errors import SameFileError
 if TYPE_CHECKING:
     from remote_store import Store
 
-    from remote_store_transfer.context import Endpoint
+    from remote_store_transfer.endpoint import Endpoint
 
 __all__ = ["refuse_same_file", "same_backend"]
 

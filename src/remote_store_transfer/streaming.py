@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
     from remote_store import Store, WriteResult
 
+    from remote_store_transfer.batch import Batch
     from remote_store_transfer.plugin.manager import Dispatch
-    from remote_store_transfer.tree.batch import Batch
 
 __all__ = ["CHUNK_SIZE", "ChunkReader", "download", "transfer", "upload"]
 

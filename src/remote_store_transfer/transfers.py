@@ -12,12 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from remote_store_transfer import streaming
-from remote_store_transfer.plugin.manager import (
-    PluginInfo,
-    TransferPluginManager,
-    build_plugin_manager,
-    plugin_manager,
-)
+from remote_store_transfer.plugin.manager import PluginInfo, TransferPluginManager, build_plugin_manager
+from remote_store_transfer.runtime import plugin_manager
 from remote_store_transfer.tree.engine import TreeOptions, run_tree
 
 if TYPE_CHECKING:
@@ -25,7 +21,7 @@ if TYPE_CHECKING:
 
     from remote_store import Store
 
-    from remote_store_transfer.tree.batch import FileOutcome, TreeResult
+    from remote_store_transfer.batch import FileOutcome, TreeResult
     from remote_store_transfer.tree.plan import Update
 
 __all__ = ["TransferManager", "download", "download_tree", "transfer", "transfer_tree", "upload", "upload_tree"]
@@ -176,7 +172,7 @@ def upload_tree(
         on_progress: Called with the byte count of every chunk of every file
             (not cumulative), from the worker threads.
         on_file: Called once for each file that ends (and each deletion),
-            with its :class:`~remote_store_transfer.tree.batch.FileOutcome`,
+            with its :class:`~remote_store_transfer.batch.FileOutcome`,
             from the caller's thread.
         atomic: Write every file atomically (``write_atomic`` / temp file + rename).
         retries: Transient errors (``BackendUnavailable``, ``ConnectionError``,
@@ -187,7 +183,7 @@ def upload_tree(
         follow_symlinks: Follow symbolic links in a local source (default: skip them).
 
     Returns:
-        A :class:`~remote_store_transfer.tree.batch.TreeResult`.
+        A :class:`~remote_store_transfer.batch.TreeResult`.
 
     Raises:
         ValueError: A bad option, or a tree copied into itself.
@@ -252,7 +248,7 @@ def download_tree(
         on_progress: Called with the byte count of every chunk of every file
             (not cumulative), from the worker threads.
         on_file: Called once for each file that ends (and each deletion),
-            with its :class:`~remote_store_transfer.tree.batch.FileOutcome`,
+            with its :class:`~remote_store_transfer.batch.FileOutcome`,
             from the caller's thread.
         atomic: Write every file atomically (``write_atomic`` / temp file + rename).
         retries: Transient errors (``BackendUnavailable``, ``ConnectionError``,
@@ -263,7 +259,7 @@ def download_tree(
         follow_symlinks: Follow symbolic links in a local source (default: skip them).
 
     Returns:
-        A :class:`~remote_store_transfer.tree.batch.TreeResult`.
+        A :class:`~remote_store_transfer.batch.TreeResult`.
 
     Raises:
         ValueError: A bad option, or a tree copied into itself.
@@ -328,7 +324,7 @@ def transfer_tree(
         on_progress: Called with the byte count of every chunk of every file
             (not cumulative), from the worker threads.
         on_file: Called once for each file that ends (and each deletion),
-            with its :class:`~remote_store_transfer.tree.batch.FileOutcome`,
+            with its :class:`~remote_store_transfer.batch.FileOutcome`,
             from the caller's thread.
         atomic: Write every file atomically (``write_atomic`` / temp file + rename).
         retries: Transient errors (``BackendUnavailable``, ``ConnectionError``,
@@ -339,7 +335,7 @@ def transfer_tree(
         follow_symlinks: Follow symbolic links in a local source (default: skip them).
 
     Returns:
-        A :class:`~remote_store_transfer.tree.batch.TreeResult`.
+        A :class:`~remote_store_transfer.batch.TreeResult`.
 
     Raises:
         ValueError: A bad option, or a tree copied into itself.

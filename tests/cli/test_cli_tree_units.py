@@ -10,10 +10,10 @@ from remote_store import NotFound, PermissionDenied
 from rich.console import Console
 
 from remote_store_transfer import IntegrityError
+from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
 from remote_store_transfer.cli.tree import parse_rate, plan_line, summary_line, tree_exit_code
 from remote_store_transfer.cli.tree_progress import TreeProgress, relative_path
 from remote_store_transfer.context import Endpoint, TransferContext
-from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeResult
 
 
 @pytest.mark.parametrize(

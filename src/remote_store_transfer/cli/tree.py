@@ -24,6 +24,7 @@ import click
 from click.core import ParameterSource
 
 from remote_store_transfer import download_tree, plugin_manager, transfer_tree, upload_tree
+from remote_store_transfer.batch import TreeResult
 from remote_store_transfer.cli.progress import stderr_console
 from remote_store_transfer.cli.report import (
     EXIT_ERROR,
@@ -40,13 +41,12 @@ from remote_store_transfer.cli.report import (
 from remote_store_transfer.cli.stores import Location, Stores, atomic_writes
 from remote_store_transfer.cli.tree_progress import TreeProgress
 from remote_store_transfer.plugin import hookimpl
-from remote_store_transfer.tree.batch import TreeResult
 from remote_store_transfer.tree.filters import compile_glob
 
 if TYPE_CHECKING:
     from remote_store import Store
 
-    from remote_store_transfer.tree.batch import Batch, FileOutcome
+    from remote_store_transfer.batch import Batch, FileOutcome
 
 __all__ = [
     "RATE",

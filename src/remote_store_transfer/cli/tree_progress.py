@@ -46,8 +46,8 @@ from remote_store_transfer.plugin import hookimpl
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
     from remote_store_transfer.context import TransferContext
-    from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeResult
 
 __all__ = ["TreeProgress", "relative_path"]
 

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import pluggy
 
-__all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "hookimpl", "hookspec"]
+__all__ = ["ENTRY_POINT_GROUP", "PLUGIN_NAMES", "PROJECT_NAME", "hookimpl", "hookspec"]
 
 PROJECT_NAME = "remote_store_transfer"
 """The pluggy project name; hook markers must be made with it."""
 
 ENTRY_POINT_GROUP = "remote_store_transfer"
 """Entry-point group in which third-party distributions declare their plugins."""
+
+PLUGIN_NAMES = ("audit", "integrity", "policy", "logging", "otel")
+"""The built-in plugins that can be enabled (``progress`` is always on); see :mod:`remote_store_transfer.config`."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 """Marker for hook specifications (used by this package only)."""

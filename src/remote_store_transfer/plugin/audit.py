@@ -72,8 +72,8 @@ if TYPE_CHECKING:
 
     from remote_store import Store
 
+    from remote_store_transfer.batch import Batch, TreeResult
     from remote_store_transfer.context import Endpoint, TransferContext
-    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = [
     "FORMAT_VERSION",
@@ -689,7 +689,7 @@ class AuditPlugin:
             of the process), or a callable ``actor(context) -> str`` (for a
             service acting for many users, e.g. reading a context variable).
             For a batch record the callable gets the tree's
-            :class:`~remote_store_transfer.tree.batch.Batch` as ``context``
+            :class:`~remote_store_transfer.batch.Batch` as ``context``
             (it has ``id``, ``operation``, ``source``, ``destination`` and ``state`` too).
         host: Host name to record (default: ``socket.gethostname()``).
         key: HMAC key for the record hashes (str, bytes or ``Secret``). With a

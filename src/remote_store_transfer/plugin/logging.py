@@ -45,8 +45,8 @@ from remote_store_transfer.plugin.integrity import digest_of
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from remote_store_transfer.batch import Batch, TreeResult
     from remote_store_transfer.context import TransferContext
-    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = ["NAME", "LoggingPlugin"]
 

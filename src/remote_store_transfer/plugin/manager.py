@@ -1,8 +1,9 @@
 """Builds plugin managers: hook specs, then the built-in plugins, then entry points.
 
-There is one process-wide manager (:func:`plugin_manager`), built lazily on
-first use, and any number of isolated ones (:func:`build_plugin_manager`,
-used by :class:`~remote_store_transfer.TransferManager`).
+:func:`build_plugin_manager` builds each manager: the process-wide one (kept by
+:mod:`remote_store_transfer.runtime`, which also applies the config file) and the
+isolated ones of :class:`~remote_store_transfer.TransferManager`. This module
+knows nothing of the config file or of the process-wide manager.
 
 Third-party plugins are found through the entry-point group
 ``remote_store_transfer``. Two environment variables steer the process-wide
@@ -19,14 +20,13 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from remote_store_transfer.errors import PluginLoadError
-from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, progress, spec
+from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PLUGIN_NAMES, PROJECT_NAME, progress, spec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,13 +42,13 @@ __all__ = [
     "BLOCK_ENV",
     "BUILTIN_PLUGINS",
     "DISABLE_AUTOLOAD_ENV",
+    "DISTRIBUTION",
+    "UNBLOCKABLE",
     "Dispatch",
     "PluginInfo",
     "TransferPluginManager",
-    "block_plugin",
     "build_plugin_manager",
-    "plugin_manager",
-    "reset_plugin_manager",
+    "own_version",
 ]
 
 log = logging.getLogger("remote_store_transfer")
@@ -60,7 +60,7 @@ BLOCK_ENV = "REMOTE_STORE_TRANSFER_BLOCK_PLUGINS"
 BUILTIN_PLUGINS: tuple[tuple[str, object], ...] = ((progress.NAME, progress),)
 """``(name, plugin)`` pairs registered in every manager, before any entry point."""
 
-_UNBLOCKABLE = frozenset({progress.NAME})
+UNBLOCKABLE = frozenset({progress.NAME})
 _FALSY = {"", "0", "false", "no", "off"}
 
 
@@ -262,7 +262,7 @@ class TransferPluginManager(pluggy.PluginManager):
         Raises:
             ValueError: *name* is a built-in plugin that cannot be blocked (``progress``).
         """
-        if name in _UNBLOCKABLE:
+        if name in UNBLOCKABLE:
             raise ValueError(f"plugin {name!r} is built in and cannot be blocked: on_progress depends on it")
         self._origins.pop(name, None)
         super().set_blocked(name)
@@ -328,9 +328,7 @@ class TransferPluginManager(pluggy.PluginManager):
             for name, plugin in self.list_name_plugin()
             if plugin is not None
         ]
-        from remote_store_transfer.config import PLUGIN_NAMES  # noqa: PLC0415 -- config imports this module
-
-        version = _own_version()
+        version = own_version()
         blocked = [
             PluginInfo(name, DISTRIBUTION, version, builtin=True, blocked=True)
             if name in PLUGIN_NAMES
@@ -351,7 +349,7 @@ class TransferPluginManager(pluggy.PluginManager):
                         )
 
 
-def _own_version() -> str | None:
+def own_version() -> str | None:
     try:
         return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:  # running from a source tree
@@ -385,93 +383,21 @@ def build_plugin_manager(
         entry_points: Load third-party plugins from the entry-point group.
         blocked: Plugin names never to register.
         use_env: Also honour ``REMOTE_STORE_TRANSFER_BLOCK_PLUGINS`` and
-            ``REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD``, and last apply
-            the config file named by ``REMOTE_STORE_TRANSFER_CONFIG``.
+            ``REMOTE_STORE_TRANSFER_DISABLE_PLUGIN_AUTOLOAD`` (the config file
+            is applied above, by :func:`remote_store_transfer.runtime.build_from_environment`).
 
     Raises:
         PluginLoadError: An entry-point plugin failed to load.
-        ConfigError: With *use_env*, the config file is unreadable or invalid.
         ValueError: A built-in that cannot be blocked was named in *blocked*.
     """
     pm = TransferPluginManager()
     for name in [*blocked, *(_env_blocked() if use_env else ())]:
         pm.set_blocked(name)
-    version = _own_version()
+    version = own_version()
     for name, plugin in BUILTIN_PLUGINS:
         pm.register(plugin, name=name, distribution=DISTRIBUTION, version=version, builtin=True)
     for plugin in plugins:
         pm.register(plugin)
     if entry_points and not (use_env and _autoload_disabled()):
         pm.load_entry_points()
-    if use_env:
-        _apply_config_file(pm)
     return pm
-
-
-def _apply_config_file(pm: TransferPluginManager) -> None:
-    """Enable the built-in plugins that the file named by ``REMOTE_STORE_TRANSFER_CONFIG`` enables.
-
-    Raises:
-        ConfigError: The file is unreadable or invalid (names the file, key and problem).
-    """
-    from remote_store_transfer.config import apply_env_config  # noqa: PLC0415 -- config imports this module
-
-    apply_env_config(pm)
-
-
-_lock = threading.Lock()
-_global: TransferPluginManager | None = None
-_pending_blocks: list[str] = []
-
-
-def plugin_manager() -> TransferPluginManager:
-    """The process-wide plugin manager, built on first use (thread-safe).
-
-    It has the built-in plugins and every entry-point plugin, minus what the
-    environment variables and :func:`block_plugin` exclude.
-
-    Raises:
-        PluginLoadError: An entry-point plugin failed to load (the manager is
-            not kept: the next call tries again).
-        ConfigError: The file named by ``REMOTE_STORE_TRANSFER_CONFIG`` is
-            unreadable or invalid (the manager is not kept either).
-    """
-    pm = _global
-    if pm is None:
-        pm = _build_global()
-    return pm
-
-
-def _build_global() -> TransferPluginManager:
-    global _global  # noqa: PLW0603
-    with _lock:
-        if _global is None:
-            _global = build_plugin_manager(entry_points=True, blocked=_pending_blocks, use_env=True)
-            _global.process_wide = True
-        return _global
-
-
-def block_plugin(name: str) -> None:
-    """Block plugin *name* in the process-wide manager (now, or when it is built).
-
-    Raises:
-        ValueError: *name* is a built-in that cannot be blocked.
-    """
-    if name in _UNBLOCKABLE:
-        raise ValueError(f"plugin {name!r} is built in and cannot be blocked: on_progress depends on it")
-    with _lock:
-        _pending_blocks.append(name)
-        if _global is not None:
-            _global.set_blocked(name)
-
-
-def reset_plugin_manager() -> None:
-    """Forget the process-wide manager and pending blocks; the next use builds a new one.
-
-    For tests, and for programs that changed the environment or installed
-    plugins at run time.
-    """
-    global _global  # noqa: PLW0603
-    with _lock:
-        _global = None
-        _pending_blocks.clear()

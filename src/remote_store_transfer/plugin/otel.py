@@ -35,14 +35,15 @@ from opentelemetry import metrics, trace
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.plugin._redact import Redactor
 from remote_store_transfer.plugin.integrity import digest_of
+from remote_store_transfer.version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from remote_store import Secret
 
+    from remote_store_transfer.batch import Batch, TreeResult
     from remote_store_transfer.context import TransferContext
-    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = ["BYTES_METRIC", "DURATION_METRIC", "NAME", "OtelPlugin"]
 
@@ -67,8 +68,6 @@ class OtelPlugin:
     def __init__(
         self, *, tracer_provider: Any = None, meter_provider: Any = None, redact: Iterable[Secret | str] = ()
     ) -> None:
-        from remote_store_transfer import __version__  # noqa: PLC0415 -- the package imports this module lazily
-
         self._redact = Redactor(redact)
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from remote_store_transfer.plugin import hookspec
 
 if TYPE_CHECKING:
+    from remote_store_transfer.batch import Batch, TreeResult
     from remote_store_transfer.context import TransferContext
-    from remote_store_transfer.tree.batch import Batch, TreeResult
 
 __all__ = ["on_chunk", "post_batch", "post_transfer", "pre_batch", "pre_transfer"]
 
@@ -140,7 +140,7 @@ def pre_batch(batch: Batch) -> None:
     ``context.batch`` set to this object.
 
     Args:
-        batch: The tree call (:class:`~remote_store_transfer.tree.batch.Batch`).
+        batch: The tree call (:class:`~remote_store_transfer.batch.Batch`).
 
     Raises:
         Any exception: the tree is vetoed. No file is read, written or
@@ -162,7 +162,7 @@ def post_batch(batch: Batch, result: TreeResult) -> None:
 
     Args:
         batch: The tree call; ``planned_files`` is set when the listing was read to its end.
-        result: The :class:`~remote_store_transfer.tree.batch.TreeResult` the
+        result: The :class:`~remote_store_transfer.batch.TreeResult` the
             caller will get: what was transferred, skipped, failed and deleted.
 
     Raises:

@@ -1,6 +1,6 @@
 """Whole trees: ``upload_tree``, ``download_tree`` and ``transfer_tree``, built on the single-file core.
 
-* :mod:`~remote_store_transfer.tree.batch` -- :class:`Batch`, :class:`FileOutcome`, :class:`TreeResult` (plain data).
+* :mod:`~remote_store_transfer.batch` -- :class:`Batch`, :class:`FileOutcome`, :class:`TreeResult` (plain data).
 * :mod:`~remote_store_transfer.tree.filters` -- include / exclude globs on relative paths.
 * :mod:`~remote_store_transfer.tree.walk` -- the lazy listing of a local folder or a store prefix.
 * :mod:`~remote_store_transfer.tree.plan` -- the planner: compare source and destination, decide.
@@ -13,6 +13,6 @@ The public functions are in :mod:`remote_store_transfer.transfers` (and on
 
 from __future__ import annotations
 
-from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeResult
+from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
 
 __all__ = ["Batch", "FileOutcome", "TreeResult"]

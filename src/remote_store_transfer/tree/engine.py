@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from remote_store import Capability
 
-from remote_store_transfer.context import Endpoint
+from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeResult
+from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferError, TreeOverlapError
 from remote_store_transfer.locations import same_backend
-from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.tree.filters import PathFilter
 from remote_store_transfer.tree.mover import Mover
 from remote_store_transfer.tree.plan import UPDATES, Update, decide

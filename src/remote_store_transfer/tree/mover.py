@@ -4,7 +4,7 @@ A :class:`Mover` does the per-file work for the runner, in whatever thread or
 process the file runs in: in the caller's thread pool (the usual case) or in
 a worker process (:mod:`remote_store_transfer.tree.worker` builds one there).
 It never raises: a file's error travels in its
-:class:`~remote_store_transfer.tree.batch.FileOutcome`.
+:class:`~remote_store_transfer.batch.FileOutcome`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from remote_store import AlreadyExists, CapabilityNotSupported, NotFound
 
 from remote_store_transfer import streaming
+from remote_store_transfer.batch import FileOutcome
 from remote_store_transfer.capturing import capture
-from remote_store_transfer.context import Endpoint
+from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferDenied
-from remote_store_transfer.tree.batch import FileOutcome
 from remote_store_transfer.tree.plan import Side, check, refresh
 from remote_store_transfer.tree.runner import retrying
 from remote_store_transfer.tree.walk import join, mtime_metadata
@@ -31,8 +31,8 @@ from remote_store_transfer.tree.walk import join, mtime_metadata
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from remote_store_transfer.batch import Batch
     from remote_store_transfer.plugin.manager import Dispatch
-    from remote_store_transfer.tree.batch import Batch
     from remote_store_transfer.tree.plan import Decision
     from remote_store_transfer.tree.shipping import SharedStore
     from remote_store_transfer.tree.walk import Entry

@@ -1,14 +1,14 @@
 """The runner: files in flight on an executor, per-file retries, bandwidth, fail-fast and interrupts.
 
 It knows nothing of stores or plans: it takes an iterator whose items are
-either a finished :class:`~remote_store_transfer.tree.batch.FileOutcome` (a
+either a finished :class:`~remote_store_transfer.batch.FileOutcome` (a
 file the planner skipped) or a task (a callable that moves one file and
 returns its outcome, or ``None`` when it did not start), and it
 
 * keeps at most ``max_workers`` tasks in flight, pulling the next item only
   when one ends (the listing is consumed as it comes; pending files wait in
   the iterator, never in an unbounded queue);
-* records each outcome in the :class:`~remote_store_transfer.tree.batch.TreeResult`
+* records each outcome in the :class:`~remote_store_transfer.batch.TreeResult`
   and calls ``on_file`` in the caller's thread;
 * stops starting files after a failure (``fail_fast``), and on an interrupt
   (``KeyboardInterrupt`` in the caller, from ``on_file``, or as a task's
@@ -37,13 +37,13 @@ from remote_store import (
     PermissionDenied,
 )
 
+from remote_store_transfer.batch import FileOutcome
 from remote_store_transfer.errors import IncompleteTransferError, IntegrityError, TransferDenied
-from remote_store_transfer.tree.batch import FileOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from remote_store_transfer.tree.batch import TreeResult
+    from remote_store_transfer.batch import TreeResult
 
 __all__ = [
     "NEVER_RETRIED",

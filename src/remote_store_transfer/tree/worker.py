@@ -14,7 +14,7 @@ manager **once** and keeps them for the files that follow:
 * every per-file hook runs there (``pre_batch`` / ``post_batch`` stay in the
   caller), and ``context.batch`` is a copy of the caller's batch (same id).
 
-What comes back is a :class:`~remote_store_transfer.tree.batch.FileOutcome`
+What comes back is a :class:`~remote_store_transfer.batch.FileOutcome`
 whose error pickles: an error that does not is replaced by a
 :class:`RemoteError` that names its type and message.
 """
@@ -28,15 +28,19 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from remote_store_transfer.context import Endpoint
+from remote_store_transfer import config
+from remote_store_transfer.batch import Batch, FileOutcome
+from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferError
-from remote_store_transfer.tree.batch import Batch, FileOutcome
+from remote_store_transfer.plugin import PLUGIN_NAMES
+from remote_store_transfer.plugin.manager import build_plugin_manager
+from remote_store_transfer.runtime import build_from_environment
 from remote_store_transfer.tree.mover import Mover
 from remote_store_transfer.tree.shipping import CannotTravel, SharedStore, StoreSpec, dumps, loads, open_store
 
 if TYPE_CHECKING:
+    from remote_store_transfer.batch import TreeOperation
     from remote_store_transfer.plugin.manager import TransferPluginManager
-    from remote_store_transfer.tree.batch import TreeOperation
     from remote_store_transfer.tree.plan import Decision
     from remote_store_transfer.tree.walk import Entry
 
@@ -102,8 +106,6 @@ def plugin_spec(pm: TransferPluginManager, *, global_manager: bool) -> PluginSpe
             _check_pickles(value, f"the setting {option!r} of plugin {name!r}")
     plugins: list[tuple[str, object]] = []
     if not global_manager:
-        from remote_store_transfer.config import PLUGIN_NAMES  # noqa: PLC0415 -- config sits above the manager
-
         for info in pm.list_plugins():
             if info.blocked or info.builtin or info.distribution is not None or info.name in PLUGIN_NAMES:
                 continue  # built in, configured through settings, or loaded from an entry point on the worker too
@@ -165,21 +167,18 @@ def _manager(spec: PluginSpec) -> TransferPluginManager:
     """This process's plugin manager for *spec*, built once."""
     pm = _managers.get(spec.key)
     if pm is None:
-        from remote_store_transfer.config import disable_plugin, enable_plugin  # noqa: PLC0415 -- above the manager
-        from remote_store_transfer.plugin.manager import build_plugin_manager  # noqa: PLC0415
-
         settings, plugins = loads(spec.payload)
         if spec.global_manager:
-            pm = build_plugin_manager(entry_points=True, blocked=spec.blocked, use_env=True)
+            pm = build_from_environment(spec.blocked)
         else:
             pm = build_plugin_manager(entry_points=spec.entry_points, blocked=spec.blocked)
         for name, plugin in plugins:
             pm.register(plugin, name=name)
         for name, options in settings:
             if options is None:
-                disable_plugin(name, manager=pm)
+                config.disable(pm, name)
             else:
-                enable_plugin(name, manager=pm, **options)
+                config.enable(pm, name, options)
         _managers[spec.key] = pm
     return pm
 

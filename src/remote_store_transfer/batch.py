@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from remote_store_transfer.context import Endpoint
+    from remote_store_transfer.endpoint import Endpoint
 
 __all__ = ["Batch", "FileOutcome", "Status", "TreeOperation", "TreeResult"]
 

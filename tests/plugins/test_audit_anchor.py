@@ -20,18 +20,18 @@ from remote_store import Store
 from remote_store.backends import MemoryBackend
 
 from remote_store_transfer import AuditError, TransferManager, enable_plugin
-from remote_store_transfer.audit import main
-from remote_store_transfer.cli import main as cli_main
-from remote_store_transfer.config import parse_config
-from remote_store_transfer.plugin.audit import (
+from remote_store_transfer.audit import (
     AuditPlugin,
     FileAnchor,
     FileSink,
     StoreAnchor,
     chain_head,
+    main,
     verify_chain,
     verify_logs,
 )
+from remote_store_transfer.cli import main as cli_main
+from remote_store_transfer.config import parse_config
 
 KEY = "anchor-test-key"
 N = 5

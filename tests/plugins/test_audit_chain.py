@@ -12,8 +12,7 @@ from remote_store import Secret, Store
 from remote_store.backends import MemoryBackend
 
 from remote_store_transfer import TransferManager, enable_plugin
-from remote_store_transfer.audit import main
-from remote_store_transfer.plugin.audit import GENESIS, VerifyResult, chain_head, verify_chain
+from remote_store_transfer.audit import GENESIS, VerifyResult, chain_head, main, verify_chain
 
 N = 8
 

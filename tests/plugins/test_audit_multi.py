@@ -28,15 +28,15 @@ from remote_store.backends import LocalBackend, MemoryBackend
 
 import remote_store_transfer
 from remote_store_transfer import ConfigError, TransferManager, enable_plugin
-from remote_store_transfer.audit import main
-from remote_store_transfer.config import CONFIG_ENV
-from remote_store_transfer.plugin.audit import (
+from remote_store_transfer.audit import (
     FileSink,
     StoreSink,
+    main,
     verify_chain,
     verify_logs,
     verify_store,
 )
+from remote_store_transfer.config import CONFIG_ENV
 
 KEY = "tree-audit-key"
 FILES = 6

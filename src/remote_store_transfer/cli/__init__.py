@@ -654,7 +654,7 @@ def audit_verify_cmd(
             raise click.BadParameter(f"{what}: give exactly one FILE with it", param_hint=hint)
     from pathlib import Path  # noqa: PLC0415 -- only this command needs them
 
-    from remote_store_transfer.plugin.audit import verify_logs  # noqa: PLC0415
+    from remote_store_transfer.audit import verify_logs  # noqa: PLC0415
 
     try:
         # the head is read before the log: the log only grows after the head is published

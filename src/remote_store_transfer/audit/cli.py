@@ -22,10 +22,10 @@ too). ``--key-env``
 names the environment variable that holds the HMAC key the logs were
 written with.
 
-The functions live in :mod:`remote_store_transfer.plugin.audit`
-(:func:`~remote_store_transfer.plugin.audit.verify_chain`,
-:func:`~remote_store_transfer.plugin.audit.verify_logs`,
-:func:`~remote_store_transfer.plugin.audit.chain_head`).
+The functions live in :mod:`remote_store_transfer.audit`
+(:func:`~remote_store_transfer.audit.verify_chain`,
+:func:`~remote_store_transfer.audit.verify_logs`,
+:func:`~remote_store_transfer.audit.chain_head`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from remote_store_transfer.plugin.audit import VerifyReport, VerifyResult, chain_head, verify_chain, verify_logs
+from remote_store_transfer.audit.plugin import VerifyReport, VerifyResult, chain_head, verify_chain, verify_logs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -94,7 +94,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for file, number, message in report.incomplete():
         print(f"batches: FAILED: {file} record {number}: {message}")
     return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

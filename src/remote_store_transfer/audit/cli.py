@@ -35,7 +35,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from remote_store_transfer.audit.plugin import VerifyReport, VerifyResult, chain_head, verify_chain, verify_logs
+from remote_store_transfer.audit.chain import VerifyResult, chain_head, verify_chain
+from remote_store_transfer.audit.logs import VerifyReport, verify_logs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -69,7 +69,7 @@ CONFIG_ENV = "REMOTE_STORE_TRANSFER_CONFIG"
 """Environment variable naming the TOML file applied to the process-wide manager."""
 
 _CLASSES = {
-    "audit": "remote_store_transfer.plugin.audit:AuditPlugin",
+    "audit": "remote_store_transfer.audit:AuditPlugin",
     "integrity": "remote_store_transfer.plugin.integrity:IntegrityPlugin",
     "policy": "remote_store_transfer.plugin.policy:PolicyPlugin",
     "logging": "remote_store_transfer.plugin.logging:LoggingPlugin",

@@ -9,7 +9,7 @@ from remote_store.backends import LocalBackend
 from rst_dask_kit import make_tree
 
 import remote_store_transfer as rst
-from remote_store_transfer.plugin.audit import verify_chain
+from remote_store_transfer.audit import verify_chain
 
 
 def test_the_audit_chain_of_cluster_trees_verifies_and_lists_every_file_record(dask_client, worker_pids, tmp_path):

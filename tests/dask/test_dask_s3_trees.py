@@ -20,9 +20,9 @@ from remote_store.backends import LocalBackend, S3Backend
 from rst_dask_kit import S3_KEY_ENV, S3_SECRET_ENV, local_tree, make_tree, store_tree
 
 import remote_store_transfer as rst
+from remote_store_transfer.audit import verify_store
 from remote_store_transfer.batch import Batch
 from remote_store_transfer.context import Endpoint
-from remote_store_transfer.plugin.audit import verify_store
 from remote_store_transfer.tree.engine import TreeOptions, _Tree
 from remote_store_transfer.tree.runner import Runner, Task
 from remote_store_transfer.tree.worker import BatchSpec, run_delete, run_file

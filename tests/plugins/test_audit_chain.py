@@ -12,8 +12,7 @@ from remote_store import Secret, Store
 from remote_store.backends import MemoryBackend
 
 from remote_store_transfer import TransferManager, enable_plugin
-from remote_store_transfer.audit import main
-from remote_store_transfer.plugin.audit import GENESIS, VerifyResult, chain_head, verify_chain
+from remote_store_transfer.audit import GENESIS, VerifyResult, chain_head, main, verify_chain
 
 N = 8
 
@@ -193,15 +192,15 @@ def test_with_a_key_a_forger_cannot_recompute_hashes(tmp_path):
 def test_module_entry_point(tmp_path, intact, capsys):
     path = write(tmp_path, intact)
     assert main(["verify", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: OK: {N} records, chain intact\n"
+    assert capsys.readouterr().out == f"{path}: intact, {N} records\n"
     assert main(["head", str(path)]) == 0
     anchor = capsys.readouterr().out.strip()
     assert anchor == chain_head(path)
     bad = write(tmp_path, intact[:3] + intact[4:])
-    assert main(["verify", str(bad)]) == 1
-    assert "FAILED at record 4 of 7" in capsys.readouterr().out
-    assert main(["verify", str(bad), "--anchor", anchor]) == 1
-    assert main(["verify", str(tmp_path / "nope.jsonl")]) == 2
+    assert main(["verify", str(bad)]) == 6
+    assert f"error: verify {bad}: record 4 of 7: " in capsys.readouterr().err
+    assert main(["verify", str(bad), "--anchor", anchor]) == 6
+    assert main(["verify", str(tmp_path / "nope.jsonl")]) == 3
     assert "nope.jsonl" in capsys.readouterr().err
 
 
@@ -209,7 +208,7 @@ def test_python_dash_m(tmp_path, intact):
     path = write(tmp_path, intact)
     command = [sys.executable, "-m", "remote_store_transfer.audit", "verify", str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert (result.returncode, result.stdout.strip()) == (0, f"{path}: OK: {N} records, chain intact")
+    assert (result.returncode, result.stdout.strip()) == (0, f"{path}: intact, {N} records")
     write(tmp_path, [intact[1], intact[0], *intact[2:]])
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 1 and "FAILED at record 1" in result.stdout
+    assert result.returncode == 6 and f"error: verify {path}: record 1 of {N}: " in result.stderr

@@ -13,7 +13,7 @@ from remote_store import Store
 from remote_store.backends import MemoryBackend
 
 from remote_store_transfer import TransferManager, enable_plugin
-from remote_store_transfer.plugin.audit import verify_chain
+from remote_store_transfer.audit import verify_chain
 
 THREADS, PER_THREAD = 8, 25
 PROCESSES, PER_PROCESS = 4, 25

@@ -12,7 +12,7 @@ from remote_store import Store
 from remote_store.backends import MemoryBackend
 
 from remote_store_transfer import AuditError, TransferManager, enable_plugin
-from remote_store_transfer.plugin.audit import FileSink, verify_chain
+from remote_store_transfer.audit import FileSink, verify_chain
 
 KEY = "defensive-key"
 

@@ -28,15 +28,15 @@ from remote_store.backends import LocalBackend, MemoryBackend
 
 import remote_store_transfer
 from remote_store_transfer import ConfigError, TransferManager, enable_plugin
-from remote_store_transfer.audit import main
-from remote_store_transfer.config import CONFIG_ENV
-from remote_store_transfer.plugin.audit import (
+from remote_store_transfer.audit import (
     FileSink,
     StoreSink,
+    main,
     verify_chain,
     verify_logs,
     verify_store,
 )
+from remote_store_transfer.config import CONFIG_ENV
 
 KEY = "tree-audit-key"
 FILES = 6
@@ -317,16 +317,16 @@ def test_a_missing_worker_log_names_its_ids(tree_logs, tmp_path, monkeypatch, ca
     assert str(report).startswith("FAILED: ") and f"{len(lost_ids)} missing" in str(report)
 
     monkeypatch.setenv("AUDIT_KEY", KEY)
-    assert main(["verify", *map(str, given), "--key-env", "AUDIT_KEY"]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out[: len(given)] == [f"{path}: OK: {len(records(path))} records, chain intact" for path in given]
-    assert out[len(given) :] == [
-        f"batches: FAILED: {caller} record 1: batch {tree_logs.batch['id']} lists {len(lost_ids)} file record(s) "
-        f"that none of the logs holds: {', '.join(m.id for m in report.missing)}"
+    assert main(["verify", *map(str, given), "--key-env", "AUDIT_KEY"]) == 6
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [f"{path}: intact, {len(records(path))} records" for path in given]
+    assert out.err.splitlines() == [
+        f"python -m remote_store_transfer.audit: error: verify {caller}: record 1: batch {tree_logs.batch['id']} "
+        f"lists {len(lost_ids)} file record(s) that none of the logs holds: {', '.join(m.id for m in report.missing)}"
     ]
     assert main(["verify", str(caller), *map(str, workers), "--key-env", "AUDIT_KEY"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"batches: OK: 1 batch records list {FILES} file records, all present"
+        f"batches: complete, 1 batch records list {FILES} file records, all present"
     )
 
 

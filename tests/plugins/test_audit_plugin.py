@@ -13,7 +13,7 @@ from remote_store.backends import MemoryBackend
 
 import remote_store_transfer as rst
 from remote_store_transfer import AuditError, IntegrityError, configure, enable_plugin
-from remote_store_transfer.plugin.audit import GENESIS, AuditPlugin, StoreSink, verify_chain, verify_store
+from remote_store_transfer.audit import GENESIS, AuditPlugin, StoreSink, verify_chain, verify_store
 
 
 def records(path) -> list[dict]:
@@ -232,7 +232,7 @@ def test_store_sink_one_object_per_record(request, manager, make_file, tmp_path,
     lines = [audit_store.read_bytes(f) for f in files]
     assert verify_chain(lines).ok
     assert json.loads(lines[-1])["outcome"] == "failure"
-    assert verify_store(audit_store, "audit/transfers") == rst.plugin.audit.VerifyResult(True, 6, None, "intact")
+    assert verify_store(audit_store, "audit/transfers") == rst.audit.VerifyResult(True, 6, None, "intact")
 
 
 def test_verify_store_finds_tampering_in_one_chain(memory_store, make_file):

@@ -13,7 +13,7 @@ from remote_store.backends import MemoryBackend
 
 import remote_store_transfer as rst
 from remote_store_transfer import AuditError, TransferManager
-from remote_store_transfer.plugin.audit import AuditPlugin, FileSink, verify_chain
+from remote_store_transfer.audit import AuditPlugin, FileSink, verify_chain
 
 FILES = {
     "a.txt": b"alpha" * 100,

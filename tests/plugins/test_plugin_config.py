@@ -10,8 +10,8 @@ from remote_store.backends import MemoryBackend
 
 import remote_store_transfer as rst
 from remote_store_transfer import ConfigError, TransferManager, configure, disable_plugin, enable_plugin
+from remote_store_transfer.audit import AuditPlugin, verify_store
 from remote_store_transfer.config import CONFIG_ENV, PLUGIN_NAMES, load_config
-from remote_store_transfer.plugin.audit import AuditPlugin, verify_store
 
 FULL = """
 [plugins.audit]

@@ -2,7 +2,7 @@
 
 Subcommands: ``upload``, ``download``, ``copy`` (the three functions, with
 named stores from a remote-store registry TOML; with ``-r``, the three tree
-functions), ``sync``, ``plugins``, ``audit verify`` and ``demo``. See
+functions), ``sync``, ``plugins``, ``audit`` (:mod:`remote_store_transfer.audit.cli`) and ``demo``. See
 ``docs/cli.md``.
 """
 
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from remote_store_transfer import __version__, download, plugin_manager, transfer, upload
+from remote_store_transfer.audit.cli import audit as audit_cli
 from remote_store_transfer.cli.progress import CallRecorder, ProgressBar, SourceSize, stderr_console
 from remote_store_transfer.cli.report import (
     EXIT_CODES_HELP,
-    EXIT_INTEGRITY,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -613,87 +613,7 @@ def plugins_cmd(as_json: bool, debug: bool) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-@cli.group("audit", epilog=EXIT_CODES_HELP, short_help="Audit log tools: audit verify FILE.")
-def audit_group() -> None:
-    """Audit log tools."""
-
-
-@audit_group.command("verify", epilog=EXIT_CODES_HELP, short_help="Check audit logs: chains and batches.")
-@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--key-env", metavar="VAR", help="Environment variable holding the HMAC key the logs were written with.")
-@click.option("--anchor", metavar="SEQ:HASH", help="A record noted earlier that the log must still hold (one FILE).")
-@click.option(
-    "--head",
-    "head_file",
-    metavar="HEAD_FILE",
-    type=click.Path(dir_okay=False),
-    help="The chain head the audit plugin published (anchor_path): the log must hold it (one FILE).",
-)
-@click.option("--json", "as_json", is_flag=True, help="The result as one JSON object on stdout.")
-@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
-@_guarded
-def audit_verify_cmd(
-    files: tuple[str, ...], key_env: str | None, anchor: str | None, head_file: str | None, as_json: bool, debug: bool
-) -> None:
-    """Verify the audit logs FILE...: the hash chain of each, then that every file record their
-    batch records list is in one of them. Exit 0 when intact and complete, 6 otherwise.
-
-    Give every log a tree's records may be in: the caller's (its batch
-    record) and each worker's (with {host} or {pid} in the audit path).
-    With --head, the log must also hold the chain head published to the
-    plugin's anchor_path (with --key-env, its MAC must match the key).
-    """
-    key = None if key_env is None else os.environ.get(key_env)
-    if key_env is not None and not key:
-        raise click.BadParameter(f"environment variable {key_env} is not set or empty", param_hint="--key-env")
-    for given, what, hint in (
-        (anchor, "an anchor is a record of one log", "--anchor"),
-        (head_file, "a chain head is that of one log", "--head"),
-    ):
-        if given is not None and len(set(files)) > 1:
-            raise click.BadParameter(f"{what}: give exactly one FILE with it", param_hint=hint)
-    from pathlib import Path  # noqa: PLC0415 -- only this command needs them
-
-    from remote_store_transfer.plugin.audit import verify_logs  # noqa: PLC0415
-
-    try:
-        # the head is read before the log: the log only grows after the head is published
-        head = None if head_file is None else Path(head_file).read_text(encoding="ascii", errors="replace")
-        report = verify_logs(
-            files,
-            key=key,
-            anchors=None if anchor is None else {files[0]: anchor},
-            heads=None if head is None else {files[0]: head},
-        )
-    except OSError as exc:
-        print_error(f"audit verify {exc.filename if isinstance(exc.filename, str) else files[0]}", exc, debug=debug)
-        raise Failed(exit_code_for(exc)) from exc
-    except ValueError as exc:  # a malformed anchor or head
-        hint = "--head" if "chain head" in str(exc) else "--anchor"
-        raise click.BadParameter(str(exc), param_hint=hint) from exc
-    errors = [
-        (file, f"record {r.first_bad} of {r.records}: {r.reason}") for file, r in report.chains.items() if not r.ok
-    ]
-    errors += [(file, f"record {number}: {message}") for file, number, message in report.incomplete()]
-    lines = [f"{file}: intact, {r.records} records" for file, r in report.chains.items() if r.ok]
-    if report.batches and report.complete:
-        lines.append(
-            f"batches: complete, {report.batches} batch records list {report.listed} file records, all present"
-        )
-    if as_json:
-        data = report.as_dict()
-        if len(report.chains) == 1:  # one FILE: its object as it always was, completeness folded in
-            data = data["logs"][0]
-            if data["ok"] and not report.complete:
-                _, number, message = report.incomplete()[0]
-                data |= {"ok": False, "first_bad": number, "reason": message}
-        lines = [json.dumps(data)]
-    for line in lines:
-        click.echo(line)
-    for file, message in errors:
-        click.echo(f"{PROG}: error: audit verify {file}: {message}", err=True)
-    if not report.ok:
-        raise Failed(EXIT_INTEGRITY)
+cli.add_command(audit_cli, "audit")  # the same command line as python -m remote_store_transfer.audit
 
 
 @cli.command("demo", epilog=EXIT_CODES_HELP, short_help="Try it: upload, copy, download on temp stores.")

@@ -22,10 +22,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BUSY_LOAD",
     "DOCS_PAGE",
+    "add_output_options",
     "memory_lines",
     "output_dir",
     "percall_lines",
     "render_markdown",
+    "resolve_outputs",
     "run_alone",
     "s3_lines",
     "table",
@@ -66,6 +68,20 @@ def target_lines(title: str, checks: list[dict[str, Any]]) -> list[str]:
 def output_dir(quick: bool) -> Path:
     """``benchmarks/results``; a quick (smoke) run writes to the temp dir and never over the recorded results."""
     return Path(tempfile.gettempdir()) / "rst-bench-quick" if quick else HERE / "results"
+
+
+def add_output_options(parser: argparse.ArgumentParser, stem: str) -> None:
+    """``--json`` and ``--markdown``, defaulting to ``<stem>.json`` / ``<stem>.md`` in :func:`output_dir`."""
+    parser.add_argument("--json", type=Path, help=f"JSON output (default benchmarks/results/{stem}.json)")
+    parser.add_argument("--markdown", type=Path, help=f"Markdown output (default benchmarks/results/{stem}.md)")
+    parser.set_defaults(output_stem=stem)
+
+
+def resolve_outputs(args: argparse.Namespace) -> None:
+    """Fill in the defaults of :func:`add_output_options` once ``--quick`` is known."""
+    out_dir = output_dir(args.quick)
+    args.json = args.json or out_dir / f"{args.output_stem}.json"
+    args.markdown = args.markdown or out_dir / f"{args.output_stem}.md"
 
 
 def write_results(results: dict[str, Any], report: str, json_path: Path, markdown_path: Path) -> None:

@@ -44,7 +44,16 @@ from memory import bench_memory  # noqa: E402
 from percall import bench_percall  # noqa: E402
 from plot import plot  # noqa: E402
 from profiling import profile_case_c  # noqa: E402
-from report import BUSY_LOAD, DOCS_PAGE, output_dir, render_markdown, update_docs, write_results  # noqa: E402
+from report import (  # noqa: E402
+    BUSY_LOAD,
+    DOCS_PAGE,
+    add_output_options,
+    output_dir,
+    render_markdown,
+    resolve_outputs,
+    update_docs,
+    write_results,
+)
 from s3 import bench_s3  # noqa: E402
 from targets import check_targets  # noqa: E402
 from throughput import bench_throughput  # noqa: E402
@@ -62,8 +71,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--s3-size-mib", type=int, help="S3 file size (default 64; quick 4)")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 (moto) run")
     parser.add_argument("--workdir", help="where the files go (default: a temp dir in /dev/shm when present)")
-    parser.add_argument("--json", type=Path, help="JSON output (default benchmarks/results/latest.json)")
-    parser.add_argument("--markdown", type=Path, help="Markdown tables (default benchmarks/results/latest.md)")
+    add_output_options(parser, "latest")
     parser.add_argument("--plot", type=Path, help="PNG output (default docs/img/throughput.png)")
     parser.add_argument("--profile", action="store_true", help="also cProfile case (c) and the per-call loop")
     parser.add_argument("--update-docs", action="store_true", help="paste the tables into docs/performance.md")
@@ -71,10 +79,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trees", action="store_true", help="then run benchmarks/trees.py (with --quick, --check)")
     args = parser.parse_args(argv)
     # A smoke run never overwrites the recorded results or the docs' plot.
-    out_dir = output_dir(args.quick)
-    args.json = args.json or out_dir / "latest.json"
-    args.markdown = args.markdown or out_dir / "latest.md"
-    args.plot = args.plot or (out_dir / "throughput.png" if args.quick else ROOT / "docs" / "img" / "throughput.png")
+    resolve_outputs(args)
+    if args.plot is None:
+        args.plot = output_dir(True) / "throughput.png" if args.quick else ROOT / "docs" / "img" / "throughput.png"
     return args
 
 

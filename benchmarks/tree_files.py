@@ -1,15 +1,15 @@
-"""Source trees on local disk for the tree benchmarks, and how a destination folder is checked."""
+"""Source trees on local disk for the tree benchmarks, and the checks that a tree arrived whole."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["KiB", "MiB", "Tree", "local_listing"]
+__all__ = ["KiB", "MiB", "Tree", "check_listing", "check_result", "local_listing"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -62,3 +62,20 @@ def local_listing(root: Path) -> tuple[int, int]:
             count += 1
             total += os.path.getsize(os.path.join(dirpath, name))
     return count, total
+
+
+def check_result(result: Any, tree: Tree) -> None:
+    """Raise unless a tree call's result says it moved every file of *tree*."""
+    if not result.ok or len(result.transferred) != tree.count:
+        failed = dict(list(result.failed.items())[:3])
+        raise RuntimeError(
+            f"tree call: ok={result.ok}, {len(result.transferred)} of {tree.count} transferred, "
+            f"{len(result.skipped)} skipped, failed (first 3): {failed}"
+        )
+
+
+def check_listing(found: tuple[int, int], tree: Tree) -> None:
+    """Raise unless a destination's (file count, total bytes) are *tree*'s."""
+    count, total = found
+    if (count, total) != (tree.count, tree.total):
+        raise RuntimeError(f"destination holds {count} files, {total} bytes; expected {tree.count}, {tree.total}")

@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
-import json
 import logging
 import os
 import platform
@@ -51,220 +49,50 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests" / "stores"))
+sys.path.insert(0, str(HERE))
 
-# No client here may ever ask for instance metadata (169.254.169.254): every client gets its keys.
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-# The workers resolve the registry config's ${VAR} placeholders from their own environment (inherited from here).
-KEY_ENV, SECRET_ENV = "RST_BENCH_S3_KEY", "RST_BENCH_S3_SECRET"
-os.environ.setdefault(KEY_ENV, "testing")
-os.environ.setdefault(SECRET_ENV, "testing")
-
-from machine import cpu, git_rev, load  # noqa: E402
-from storekit import MotoServer, descendants  # noqa: E402
+from cluster_sides import (  # noqa: E402
+    AA,
+    BUCKET,
+    DASK,
+    POOL,
+    S3_ROOT,
+    THREADS,
+    WORKERS,
+    Case,
+    Side,
+    cpu_seconds,
+    local_config,
+    s3_config,
+    start_cluster,
+    start_pool,
+)
+from machine import describe, load, tmpfs  # noqa: E402
+from report import add_output_options, resolve_outputs, table, write_results  # noqa: E402
+from servers import MotoBucket, MotoServer  # noqa: E402
+from timing import ABANDONED, exit_with, in_thread, noise_floor, summary, trial_runs, warm_up  # noqa: E402
+from tree_files import KiB, MiB, Tree, check_listing, check_result, local_listing  # noqa: E402
 
 import remote_store_transfer as rst  # noqa: E402
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from remote_store import Store
-
-KiB = 1024
-MiB = 1024 * KiB
-WORKERS = 16  # max_workers of every tree call
-POOL_PROCESSES = 4
-DASK_WORKERS, DASK_THREADS = 2, 8
-BUCKET = "cluster-bench"
-S3_ROOT = "cluster"  # the S3 store's root_path in the bucket
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-THREADS = "threads"
-AA = "threads (A/A)"
-POOL = f"ProcessPoolExecutor({POOL_PROCESSES})"
-DASK = f"LocalCluster({DASK_WORKERS} x {DASK_THREADS} threads)"
-
-
-# --------------------------------------------------------------------------- trees and CPU
-
-
-@dataclass
-class Tree:
-    """*count* files of *size* random bytes under *local* (nested folders of 20 when many)."""
-
-    key: str
-    count: int
-    size: int
-    local: Path
-
-    @property
-    def name(self) -> str:
-        size = f"{self.size // MiB} MiB" if self.size >= MiB else f"{self.size // KiB} KiB"
-        return f"{self.count} x {size}"
-
-    @property
-    def total(self) -> int:
-        return self.count * self.size
-
-    def make(self) -> Tree:
-        chunk = 4 * MiB
-        for i in range(self.count):
-            rel = f"d{i // 20:03d}/f{i:05d}.bin" if self.count > 20 else f"f{i:05d}.bin"
-            path = self.local / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as fh:
-                for start in range(0, self.size, chunk):
-                    fh.write(os.urandom(min(chunk, self.size - start)))
-        return self
-
-
-def local_listing(root: Path) -> tuple[int, int]:
-    """(file count, total bytes) under *root*."""
-    count = total = 0
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            count += 1
-            total += os.path.getsize(os.path.join(dirpath, name))
-    return count, total
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the live processes *pids* (all their threads), from ``/proc``."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / CLK_TCK
-
-
-# --------------------------------------------------------------------------- sides and cases
-
-
-@dataclass
-class Side:
-    """One contender: the executor given to the tree call (``None``: the default thread pool)."""
-
-    name: str
-    executor: Any = None
-    worker_pids: Callable[[], list[int]] = list  # its worker processes, for the CPU column
-
-
-@dataclass
-class Case:
-    """One tree into one store: where a run's destination goes, how it is listed and removed."""
-
-    key: str
-    title: str
-    tree: Tree
-    warm: Tree
-    store: Store
-    sides: list[Side]
-    listing: Callable[[str], tuple[int, int]]
-    cleanup: Callable[[str], None]
-    server_pids: Callable[[], list[int]] = list
-    notes: list[str] = field(default_factory=list)
-
-
-class Moto:
-    """The moto server and a bookkeeping client (boto3, never the store under test)."""
-
-    def __init__(self, server: MotoServer) -> None:
-        self.server = server
-        self.client = server.client()
-        server.make_bucket(BUCKET)
-
-    def pids(self) -> list[int]:
-        proc = self.server.proc
-        return [proc.pid, *descendants(proc.pid)] if proc is not None else []
-
-    def _keys(self, dest: str) -> list[tuple[str, int]]:
-        found = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=BUCKET, Prefix=f"{S3_ROOT}/{dest}/"):
-            found += [(obj["Key"], obj["Size"]) for obj in page.get("Contents", [])]
-        return found
-
-    def listing(self, dest: str) -> tuple[int, int]:
-        keys = self._keys(dest)
-        return len(keys), sum(size for _, size in keys)
-
-    def remove(self, dest: str) -> None:
-        keys = [key for key, _ in self._keys(dest)]
-        for start in range(0, len(keys), 1000):
-            objects = [{"Key": key} for key in keys[start : start + 1000]]
-            self.client.delete_objects(Bucket=BUCKET, Delete={"Objects": objects, "Quiet": True})
-
-
-def s3_config(endpoint: str, region: str) -> dict[str, Any]:
-    """A remote-store registry config: store ``bench`` in the moto bucket, credentials as placeholders."""
-    options = {
-        "bucket": BUCKET,
-        "endpoint_url": endpoint,
-        "region_name": region,
-        "key": "${" + KEY_ENV + "}",
-        "secret": "${" + SECRET_ENV + "}",
-    }
-    return {
-        "backends": {"moto": {"type": "s3", "options": options}},
-        "stores": {"bench": {"backend": "moto", "root_path": S3_ROOT}},
-    }
-
-
-def local_config(root: Path) -> dict[str, Any]:
-    """A remote-store registry config: store ``bench`` on a ``LocalBackend`` rooted at *root*."""
-    return {
-        "backends": {"shm": {"type": "local", "options": {"root": str(root)}}},
-        "stores": {"bench": {"backend": "shm", "root_path": ""}},
-    }
+__all__ = ["main"]
 
 
 # --------------------------------------------------------------------------- measuring
 
-ABANDONED: list[str] = []  # runs whose thread outlived its timeout
-
-
-def _error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 400 else text[:400] + " ..."
-
 
 def run_tree(case: Case, side: Side, tree: Tree, dest: str, timeout: float) -> None:
     """``upload_tree`` of *tree* to *dest* in a daemon thread (every side alike); raise unless every file moved."""
-    outcome: list[Any] = []
 
-    def target() -> None:
-        try:
-            outcome.append(rst.upload_tree(case.store, tree.local, dest, max_workers=WORKERS, executor=side.executor))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            outcome.append(exc)
+    def call() -> Any:
+        return rst.upload_tree(case.store, tree.local, dest, max_workers=WORKERS, executor=side.executor)
 
-    thread = threading.Thread(target=target, name="bench-run", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        ABANDONED.append(f"{case.key}/{dest}")
-        raise TimeoutError(f"still running after {timeout:.0f} s")
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    if not result.ok or len(result.transferred) != tree.count:
-        failed = dict(list(result.failed.items())[:3])
-        raise RuntimeError(
-            f"ok={result.ok}, {len(result.transferred)} of {tree.count} transferred, "
-            f"{len(result.skipped)} skipped, failed (first 3): {failed}"
-        )
+    check_result(in_thread(call, timeout, f"{case.key}/{dest}"), tree)
 
 
 def measure(case: Case, trials: int, timeout: float) -> dict[str, Any]:
@@ -274,52 +102,45 @@ def measure(case: Case, trials: int, timeout: float) -> dict[str, Any]:
     with its error and leaves the case.
     """
     tree = case.tree
-    out: dict[str, Any] = {side.name: {"times_s": [], "cpu_s": []} for side in case.sides}
-    live = list(case.sides)
-    for side in list(live):  # warm-up (untimed): each worker builds its store and plugin manager
-        dest = f"warm/{case.key}/{side.name}"
+    sides = {side.name: side for side in case.sides}
+
+    def warm_once(name: str) -> None:  # untimed: each worker builds its store and plugin manager
+        dest = f"warm/{case.key}/{name}"
         try:
-            run_tree(case, side, case.warm, dest, timeout)
-        except Exception as exc:  # noqa: BLE001 - a side that cannot run is reported, the others go on
-            out[side.name]["error"] = f"warm-up: {_error(exc)}"
-            live.remove(side)
-        case.cleanup(dest)
-    for trial in range(trials):
-        order = live if trial % 2 == 0 else live[::-1]
-        for side in list(order):
-            dest = f"runs/{case.key}/{side.name}/{trial}"
-            gc.collect()
+            run_tree(case, sides[name], case.warm, dest, timeout)
+        finally:
+            case.cleanup(dest)
+
+    def once(name: str, trial: int) -> tuple[float, dict[str, float]]:
+        side, dest = sides[name], f"runs/{case.key}/{name}/{trial}"
+        try:
             pids = {"caller": [os.getpid()], "workers": side.worker_pids(), "server": case.server_pids()}
             cpu_before = {role: cpu_seconds(p) for role, p in pids.items()}
             start = time.perf_counter()
-            try:
-                run_tree(case, side, tree, dest, timeout)
-                wall = time.perf_counter() - start
-                cpu = {role: cpu_seconds(p) - cpu_before[role] for role, p in pids.items()}
-                count, total = case.listing(dest)
-                if (count, total) != (tree.count, tree.total):
-                    raise RuntimeError(
-                        f"destination holds {count} files, {total} bytes; expected {tree.count}, {tree.total}"
-                    )
-            except Exception as exc:  # noqa: BLE001 - reported; the side leaves the case
-                out[side.name]["error"] = f"trial {trial}: {_error(exc)}"
-                live.remove(side)
-                case.cleanup(dest)
-                continue
-            out[side.name]["times_s"].append(wall)
-            out[side.name]["cpu_s"].append(cpu)
-            print(f"    {side.name:<34} trial {trial}: {wall:7.3f} s", flush=True)
+            run_tree(case, side, tree, dest, timeout)
+            wall = time.perf_counter() - start
+            cpu = {role: cpu_seconds(p) - cpu_before[role] for role, p in pids.items()}
+            check_listing(case.listing(dest), tree)
+        finally:
             case.cleanup(dest)
-    for row in out.values():
-        if not row["times_s"]:
-            continue
-        row["best_s"] = min(row["times_s"])
-        row["median_s"] = statistics.median(row["times_s"])
-        row["mb_s"] = tree.total / row["best_s"] / 1e6
-        row["files_s"] = tree.count / row["best_s"]
-        row["cpu_median_s"] = {
-            role: statistics.median(c[role] for c in row["cpu_s"]) for role in ("caller", "workers", "server")
-        }
+        print(f"    {name:<34} trial {trial}: {wall:7.3f} s", flush=True)
+        return wall, cpu
+
+    errors: dict[str, str] = {}
+    runs = trial_runs(warm_up(list(sides), warm_once, errors), trials, once, errors)
+    out: dict[str, Any] = {}
+    for name in sides:
+        times = [wall for wall, _ in runs.get(name, [])]
+        cpus = [cpu for _, cpu in runs.get(name, [])]
+        row: dict[str, Any] = {"times_s": times, "cpu_s": cpus}
+        out[name] = row
+        if name in errors:
+            row["error"] = errors[name]
+        if times:
+            row.update(summary(times, tree.total, tree.count))
+            row["cpu_median_s"] = {
+                role: statistics.median(c[role] for c in cpus) for role in ("caller", "workers", "server")
+            }
     anchor = out[THREADS]
     for row in out.values():
         if "best_s" in row and "best_s" in anchor:
@@ -331,11 +152,10 @@ def measure(case: Case, trials: int, timeout: float) -> dict[str, Any]:
 # --------------------------------------------------------------------------- conclusions and report
 
 
-def noise_floor(rows: dict[str, Any]) -> float:
+def case_noise(rows: dict[str, Any]) -> float:
     """How far the A/A ratio strays from 1 (best and median), at least 5 %."""
     aa = rows.get(AA, {})
-    spread = [abs(aa[k] - 1) for k in ("ratio_best", "ratio_median") if k in aa]
-    return max([0.05, *spread])
+    return max(noise_floor(aa.get("ratio_best"), 0.05), noise_floor(aa.get("ratio_median"), 0.05))
 
 
 def verdict(row: dict[str, Any], noise: float) -> str:
@@ -350,7 +170,7 @@ def verdict(row: dict[str, Any], noise: float) -> str:
 
 
 def conclude(key: str, rows: dict[str, Any], cpus: int, load: float) -> str:
-    noise = noise_floor(rows)
+    noise = case_noise(rows)
     others = [name for name in rows if name not in (THREADS, AA)]
     parts = [f"{name}: {verdict(rows[name], noise)}" for name in others]
     text = "; ".join(parts) + f" (noise floor +/-{noise:.0%})."
@@ -379,14 +199,6 @@ def conclude(key: str, rows: dict[str, Any], cpus: int, load: float) -> str:
     if load > cpus / 2:
         text += f" (The machine was shared: load average {load:.1f} on {cpus} CPU(s) before the run.)"
     return text
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(headers) + " |",
-        "| " + " | ".join("---" for _ in headers) + " |",
-        *["| " + " | ".join(r) + " |" for r in rows],
-    ]
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -437,7 +249,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             "",
             f"## {case['title']}",
             "",
-            *_table(headers, rows),
+            *table(None, headers, rows),
             "",
             f"**Conclusion ({key}):** {case['conclusion']}",
         ]
@@ -450,78 +262,35 @@ def render_markdown(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def start_pool() -> tuple[ProcessPoolExecutor, float]:
-    """``ProcessPoolExecutor(4)`` with its processes up (a no-op task each), and how long that took.
-
-    Started first, before any thread or store exists in this process (the
-    default start method on Linux forks).
-    """
-    began = time.perf_counter()
-    pool = ProcessPoolExecutor(POOL_PROCESSES)
-    for future in [pool.submit(os.getpid) for _ in range(POOL_PROCESSES * 4)]:
-        future.result()
-    return pool, time.perf_counter() - began
-
-
-def start_cluster(workdir: Path) -> tuple[Any, Any, float]:
-    """The ``LocalCluster`` and its ``Client``, both workers up, and how long that took."""
-    from distributed import Client, LocalCluster
-
-    began = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=DASK_WORKERS,
-        threads_per_worker=DASK_THREADS,
-        processes=True,
-        dashboard_address=None,
-        local_directory=str(workdir / "dask"),
-        silence_logs=logging.ERROR,
-    )
-    client = Client(cluster)
-    client.wait_for_workers(DASK_WORKERS, timeout=120)
-    return cluster, client, time.perf_counter() - began
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small trees, 2 trials")
     parser.add_argument("--trials", type=int, help="runs per side, ABBA order (default 6; quick 2)")
     parser.add_argument("--workdir", help="where trees, stores and servers live (default: a temp dir in /dev/shm)")
-    parser.add_argument("--json", type=Path, help="JSON output (default benchmarks/results/cluster.json)")
-    parser.add_argument("--markdown", type=Path, help="Markdown output (default benchmarks/results/cluster.md)")
+    add_output_options(parser, "cluster")
     parser.add_argument("--timeout", type=float, help="seconds before a run counts as hung (300; quick 60)")
     args = parser.parse_args(argv)
     logging.getLogger("remote_store_transfer").setLevel(logging.ERROR)
-    out_dir = Path(tempfile.gettempdir()) / "rst-bench-quick" if args.quick else HERE / "results"
-    args.json = args.json or out_dir / "cluster.json"
-    args.markdown = args.markdown or out_dir / "cluster.md"
+    resolve_outputs(args)
     trials = args.trials or (2 if args.quick else 6)
     timeout = args.timeout or (60.0 if args.quick else 300.0)
     small_shape = (60, 64 * KiB) if args.quick else (400, 64 * KiB)
     big_shape = (1, 16 * MiB) if args.quick else (1, 256 * MiB)
-    tmpfs = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rst-cluster-", dir=tmpfs))
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rst-cluster-", dir=tmpfs()))
     cpus = os.cpu_count() or 1
     print(f"cluster benchmark in {workdir}: {trials} trials per side, ABBA order", flush=True)
 
     from importlib.metadata import version
 
     results: dict[str, Any] = {
-        "meta": {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "python": platform.python_version(),
-            "machine": f"{cpus} CPU ({cpu()})",
-            "platform": platform.platform(),
-            "remote_store": version("remote-store"),
-            "remote_store_transfer": rst.__version__,
-            "distributed": version("distributed"),
-            "moto": version("moto"),
-            "git": git_rev(),
-            "trials": trials,
-            "workers": WORKERS,
-            "quick": args.quick,
-            "timeout_s": timeout,
-            "load_before": load(),
-        },
+        "meta": describe(
+            distributed=version("distributed"),
+            moto=version("moto"),
+            trials=trials,
+            workers=WORKERS,
+            quick=args.quick,
+            timeout_s=timeout,
+        ),
         "startup_s": {},
         "cases": {},
         "notes": [
@@ -550,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         pool, results["startup_s"][POOL] = start_pool()
         pool_pids = list(pool._processes)  # for the CPU column only
         with contextlib.ExitStack() as stack:
-            moto = Moto(stack.enter_context(MotoServer(workdir / "moto").running()))
+            moto = MotoBucket(stack.enter_context(MotoServer(workdir / "moto").running()), BUCKET, S3_ROOT)
             print("  starting the LocalCluster ...", flush=True)
             cluster, client, results["startup_s"][DASK] = start_cluster(workdir)
             dask_pids = sorted(client.run(os.getpid).values())
@@ -622,18 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     report = render_markdown(results)
     print()
     print(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(report)
+    write_results(results, report, args.json, args.markdown)
     print(f"wrote {args.json} and {args.markdown}")
     failed = [f"{key}/{name}" for key, c in results["cases"].items() for name, r in c["sides"].items() if "error" in r]
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    code = main()
-    if ABANDONED:  # a hung run's thread would block the interpreter's exit
-        sys.stdout.flush()
-        os._exit(code)
-    sys.exit(code)
+    exit_with(main())

@@ -40,7 +40,7 @@ from remote_store_transfer.plugin import hookimpl
 if TYPE_CHECKING:
     from remote_store_transfer.context import TransferContext
 
-__all__ = ["BinarySpeedColumn", "CallRecorder", "ProgressBar", "SourceSize", "stderr_console"]
+__all__ = ["BinarySpeedColumn", "CallRecorder", "PercentColumn", "ProgressBar", "SourceSize", "stderr_console"]
 
 _STATE = "cli.progress"
 
@@ -57,6 +57,16 @@ class BinarySpeedColumn(ProgressColumn):
         """``<rate>/s``, or ``?`` before the first estimate."""
         speed = task.finished_speed or task.speed
         return Text("?" if speed is None else f"{format_bytes(speed)}/s", style="progress.data.speed")
+
+
+class PercentColumn(TaskProgressColumn):
+    """The percentage, ``100%`` for a finished task of size 0 (rich shows ``0%``: 0 of 0 bytes is no fraction)."""
+
+    def render(self, task: Task) -> Text:
+        """``100%`` for a finished empty task, else rich's percentage."""
+        if task.total == 0 and task.finished:
+            return Text("100%", style="progress.percentage")
+        return super().render(task)
 
 
 class CallRecorder:
@@ -126,7 +136,7 @@ class ProgressBar:
             return [
                 TextColumn("{task.description}"),
                 BarColumn(),
-                TaskProgressColumn(),
+                PercentColumn(),
                 DownloadColumn(binary_units=True),
                 BinarySpeedColumn(),
                 TimeRemainingColumn(),

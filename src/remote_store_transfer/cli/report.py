@@ -34,11 +34,13 @@ __all__ = [
     "TREE_EXIT_HELP",
     "DestinationError",
     "Outcome",
+    "Unreachable",
     "error_line",
     "error_message",
     "exit_code_for",
     "format_bytes",
     "print_error",
+    "raised_by_plugin",
 ]
 
 PROG = "remote-store-transfer"
@@ -103,6 +105,30 @@ class DestinationError(Exception):
         return f"cannot write the destination {self.destination}: {_message(self.error, with_type=True)}"
 
 
+class Unreachable(Exception):
+    """A store could not be reached (remote-store's ``BackendUnavailable``): *error*, with where it connects to.
+
+    Exit code 1, as the error it wraps. The message names the store, its
+    endpoint (an S3 endpoint URL, an SFTP ``host:port``) and the connect
+    timeout of each attempt.
+
+    Attributes:
+        endpoints: ``store 'NAME' (sftp 127.0.0.1:22)``... for the stores the error may be about.
+        error: The original error.
+        timeout: The connect timeout (seconds) of each attempt.
+    """
+
+    def __init__(self, endpoints: list[str], error: BaseException, timeout: float) -> None:
+        super().__init__(endpoints, error, timeout)
+        self.endpoints = endpoints
+        self.error = error
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        where = " or ".join(self.endpoints)
+        return f"cannot reach {where} (connect timeout {self.timeout:g} s): {_message(self.error, with_type=True)}"
+
+
 _CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((KeyboardInterrupt,), EXIT_INTERRUPTED),
     ((DestinationError,), EXIT_DESTINATION),
@@ -123,9 +149,47 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+_HOOKS = ("pre_transfer", "on_chunk", "post_transfer", "pre_batch", "post_batch")
+
+
+def raised_by_plugin(exc: BaseException) -> str | None:
+    """The name of the registered plugin whose hook raised *exc*, from its traceback; ``None`` when not known.
+
+    Not known when no hook function of a plugin still registered is in the
+    traceback (an error raised in a worker process lost its frames).
+    """
+    from remote_store_transfer import plugin_manager  # noqa: PLC0415 -- only for a denial
+
+    hook = plugin_manager().hook
+    codes: dict[object, str] = {}
+    for name in _HOOKS:
+        caller = getattr(hook, name, None)
+        for impl in caller.get_hookimpls() if caller is not None else ():
+            code = getattr(impl.function, "__code__", None)
+            if code is not None:
+                codes[code] = impl.plugin_name
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
+def _denial(exc: TransferDenied) -> str:
+    """``denied by policy rule 'R': why`` (the ``policy`` plugin), ``denied by plugin 'P' (rule 'R'): why``."""
+    plugin = raised_by_plugin(exc)
+    if plugin == "policy":
+        return f"denied by policy rule {exc.rule!r}: {exc.reason}"
+    if plugin is None:
+        return f"denied by rule {exc.rule!r}: {exc.reason}"
+    return f"denied by plugin {plugin!r} (rule {exc.rule!r}): {exc.reason}"
+
+
 def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
     if isinstance(exc, TransferDenied):  # the line already names the operation and paths
-        text = f"denied by policy rule {exc.rule!r}: {exc.reason}"
+        text = _denial(exc)
+    elif isinstance(exc, Unreachable):  # names the type of the error it wraps
+        text, with_type = str(exc), False
     elif isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
         text = str(exc.args[0])
     elif isinstance(exc, OSError) and exc.strerror:

@@ -40,7 +40,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from remote_store_transfer.cli.progress import BinarySpeedColumn
+from remote_store_transfer.cli.progress import BinarySpeedColumn, PercentColumn
 from remote_store_transfer.plugin import hookimpl
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class TreeProgress:
         self.overall = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TaskProgressColumn(),
+            PercentColumn(),
             DownloadColumn(binary_units=True),
             BinarySpeedColumn(),
             TimeRemainingColumn(),
@@ -202,8 +202,8 @@ class TreeProgress:
             return
         if interrupted:
             self.overall.update(self._task, description=f"{self.label} [red]interrupted")
-        elif not self.overall.tasks[0].completed:
-            live.transient = True  # nothing moved (all skipped, or none started): the bar says nothing, erase it
+        elif not self.overall.tasks[0].completed and not self._done:
+            live.transient = True  # no file moved (all skipped, or none started): the bar says nothing, erase it
         for task in self.files.tasks:
             self._remove(task.id)
         live.update(self.overall, refresh=True)

@@ -60,11 +60,14 @@ class BinarySpeedColumn(ProgressColumn):
 
 
 class PercentColumn(TaskProgressColumn):
-    """The percentage, ``100%`` for a finished task of size 0 (rich shows ``0%``: 0 of 0 bytes is no fraction)."""
+    """The percentage; ``100%`` for a task of size 0 that ended well (rich shows ``0%``: 0 of 0 is no fraction).
+
+    A task ended well when it was updated with the field ``done=True``.
+    """
 
     def render(self, task: Task) -> Text:
-        """``100%`` for a finished empty task, else rich's percentage."""
-        if task.total == 0 and task.finished:
+        """``100%`` for an empty task done, else rich's percentage."""
+        if task.total == 0 and task.fields.get("done"):
             return Text("100%", style="progress.percentage")
         return super().render(task)
 
@@ -174,7 +177,7 @@ class ProgressBar:
         progress, task = entry
         done = context.bytes_transferred
         if error is None:
-            progress.update(task, total=done, completed=done)
+            progress.update(task, total=done, completed=done, done=True)
         else:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             progress.update(task, completed=done, description=f"{self._label} [red]{status}")

@@ -34,7 +34,6 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TaskID,
-    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -118,7 +117,7 @@ class TreeProgress:
         )
         self.files = Progress(
             TextColumn("  {task.description}"),
-            TaskProgressColumn(),
+            PercentColumn(),
             DownloadColumn(binary_units=True),
             console=console,
         )
@@ -193,7 +192,7 @@ class TreeProgress:
         task = self.overall.tasks[0]
         completed = task.completed  # every byte that moved, failed tries included
         total = completed if not result.failed or task.total is None else max(task.total, completed)
-        self.overall.update(self._task, total=total)
+        self.overall.update(self._task, total=total, done=not result.failed)
 
     def stop(self, *, interrupted: bool = False) -> None:
         """Stop drawing (idempotent): the file rows go, the overall row stays on the screen (if bytes moved)."""

@@ -384,7 +384,7 @@ def upload_cmd(
     opts: Options,
     **tree: Any,
 ) -> None:
-    """Upload the local file LOCAL to PATH in store NAME.
+    """Upload the local file LOCAL to PATH in store NAME (LOCAL "-": stdin; PATH must then name the file).
 
     With -r, LOCAL is a folder and PATH a prefix: every file under LOCAL goes
     to the same relative path under PATH; files already there are skipped
@@ -448,7 +448,7 @@ def download_cmd(
     opts: Options,
     **tree: Any,
 ) -> None:
-    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory).
+    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory; "-": stdout).
 
     Missing parent folders of LOCAL are made. The file is written to a temp
     file beside LOCAL and renamed into place (--no-atomic: in place).

@@ -57,7 +57,8 @@ EXIT_NOT_FOUND = 3
 EXIT_EXISTS = 4
 """The destination exists and ``--overwrite`` was not given (``AlreadyExists``, ``FileExistsError``)."""
 EXIT_DENIED = 5
-"""Denied: by a policy plugin (``TransferDenied``) or by the store or file system (``PermissionDenied``)."""
+"""Denied: by a plugin, built-in ``policy`` or third-party (``TransferDenied``), or by the store or file system
+(``PermissionDenied``)."""
 EXIT_INTEGRITY = 6
 """Integrity failure: a verifier rejected the transfer (``IntegrityError``), the source ended early
 (``IncompleteTransferError``), an audit chain is broken, or a batch's file records are missing."""
@@ -74,7 +75,7 @@ Exit codes:
   2    usage: bad option or argument, unknown store, bad registry or plugin config, a folder into itself
   3    not found (the source)
   4    already exists (the destination; give --overwrite)
-  5    denied by a policy plugin, or permission denied
+  5    denied by a plugin (policy or any other: TransferDenied), or permission denied
   6    integrity failure (a verifier rejected it; the source ended early; a broken or incomplete audit log)
   7    the destination cannot be written (no such bucket; a local path that is a folder or not writable)
   130  interrupted (Ctrl-C)"""

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -143,6 +147,14 @@ class Cli:
             check=False,
         )
 
+    def piped(
+        self, *args: str, data: bytes = b"", env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """The CLI with *data* piped to its stdin; stdout and stderr as bytes."""
+        return subprocess.run(
+            self.command(*args), cwd=self.cwd, env=self.environment(env), input=data, capture_output=True, timeout=120
+        )
+
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
@@ -238,3 +250,52 @@ def plugin_env(make_plugin_dist: Callable[..., Path]) -> dict[str, str]:
     """Environment that installs the test plugin ``throttle`` (distribution ``rst_cli_testplugin``)."""
     site = make_plugin_dist("rst_cli_testplugin", "throttle")
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def tmux(socket: Path, *args: str) -> str:
+    """Run ``tmux -S SOCKET ARGS``; its stdout."""
+    tmux_bin = shutil.which("tmux")
+    assert tmux_bin, "tmux is needed for the terminal tests (.ci/run installs it)"
+    result = subprocess.run([tmux_bin, "-u", "-S", str(socket), *args], capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def run_in_terminal(
+    cli: Cli, *args: str, env: dict[str, str] | None = None, watch: Callable[[str], None] | None = None
+) -> tuple[str, str]:
+    """Run the CLI with *args* in a 120x30 tmux pane; ``(exit code, last screen)``.
+
+    *watch* is called with every screen read while the command runs (every 50 ms).
+    Gives up (a failed assertion showing the screen) after 120 s.
+    """
+    environment = cli.environment({**(env or {}), "TERM": "xterm-256color"})
+    done = cli.cwd / "exit-code"
+    done.unlink(missing_ok=True)
+    script = cli.cwd / "run.sh"
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in environment.items() if k.isidentifier())
+    command = shlex.join(cli.command(*args))
+    script.write_text(f"{exports}cd {shlex.quote(str(cli.cwd))}\n{command}\necho $? > {done}\nsleep 600\n")
+    # A short socket path (sockets are limited to about 100 characters).
+    with tempfile.TemporaryDirectory(prefix="rst-tmux-", dir="/tmp") as sockdir:
+        socket = Path(sockdir) / "s"
+        tmux(
+            socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", f"bash {shlex.quote(str(script))}"
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not done.exists():
+                screen = tmux(socket, "capture-pane", "-p", "-J")
+                assert time.monotonic() < deadline, screen
+                if watch is not None:
+                    watch(screen)
+                time.sleep(0.05)
+            screen = tmux(socket, "capture-pane", "-p", "-J")
+        finally:
+            tmux(socket, "kill-server")
+    return done.read_text().strip(), screen
+
+
+@pytest.fixture
+def terminal() -> Callable[..., tuple[str, str]]:
+    """:func:`run_in_terminal`: run the CLI in a tmux pane."""
+    return run_in_terminal

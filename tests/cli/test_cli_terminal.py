@@ -3,55 +3,27 @@
 from __future__ import annotations
 
 import re
-import shlex
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 SIZE = 96 * 1024 * 1024
 RATE = 48 * 1024 * 1024  # bytes per second: the upload takes about two seconds
 BAR = re.compile(r"upload big\.bin\s+━+.*?(\d+)%\s+[\d.]+/96\.0 MiB")
 
 
-def tmux(socket: Path, *args: str) -> str:
-    tmux_bin = shutil.which("tmux")
-    assert tmux_bin, "tmux is needed for this test (.ci/run installs it)"
-    result = subprocess.run([tmux_bin, "-u", "-S", str(socket), *args], capture_output=True, text=True, check=True)
-    return result.stdout
-
-
-def test_progress_bar_is_drawn_and_ends_at_100_percent(cli_stores, registry, plugin_env):
+def test_progress_bar_is_drawn_and_ends_at_100_percent(cli_stores, registry, plugin_env, terminal):
     big = cli_stores.cwd / "big.bin"
     with open(big, "wb") as fh:
         fh.truncate(SIZE)
-    env = cli_stores.environment({**plugin_env, "RST_TEST_RATE": str(RATE), "TERM": "xterm-256color"})
-    done = cli_stores.cwd / "exit-code"
-    script = cli_stores.cwd / "run.sh"
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if k.isidentifier())
-    command = shlex.join(cli_stores.command("upload", "big.bin", "local:big.bin"))
-    script.write_text(f"{exports}cd {shlex.quote(str(cli_stores.cwd))}\n{command}\necho $? > {done}\nsleep 600\n")
+    midway: list[int] = []
 
-    # A short socket path (sockets are limited to about 100 characters).
-    with tempfile.TemporaryDirectory(prefix="rst-tmux-", dir="/tmp") as sockdir:
-        socket = Path(sockdir) / "s"
-        run = f"bash {shlex.quote(str(script))}"
-        tmux(socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", run)
-        try:
-            midway: list[int] = []
-            deadline = time.monotonic() + 120
-            while not done.exists():
-                assert time.monotonic() < deadline, tmux(socket, "capture-pane", "-p", "-J")
-                match = BAR.search(tmux(socket, "capture-pane", "-p", "-J"))
-                if match and 0 < int(match[1]) < 100:
-                    midway.append(int(match[1]))
-                time.sleep(0.05)
-            screen = tmux(socket, "capture-pane", "-p", "-J")
-        finally:
-            tmux(socket, "kill-server")
+    def watch(screen: str) -> None:
+        match = BAR.search(screen)
+        if match and 0 < int(match[1]) < 100:
+            midway.append(int(match[1]))
 
-    assert done.read_text().strip() == "0", screen
+    code, screen = terminal(
+        cli_stores, "upload", "big.bin", "local:big.bin", env={**plugin_env, "RST_TEST_RATE": str(RATE)}, watch=watch
+    )
+    assert code == "0", screen
     assert midway, f"no bar between 0 and 100 % was seen; last screen:\n{screen}"
     assert midway == sorted(midway)
     final = BAR.search(screen)
@@ -60,3 +32,11 @@ def test_progress_bar_is_drawn_and_ends_at_100_percent(cli_stores, registry, plu
     assert "96.0/96.0 MiB" in screen
     assert f"upload {big} -> local:big.bin: 96.0 MiB in " in screen
     assert (registry.local_root / "big.bin").stat().st_size == SIZE
+
+
+def test_an_empty_file_ends_at_100_percent_in_a_terminal(cli_stores, registry, terminal):
+    (cli_stores.cwd / "empty.bin").write_bytes(b"")
+    code, screen = terminal(cli_stores, "upload", "empty.bin", "local:empty.bin")
+    assert code == "0", screen
+    assert re.search(r"upload empty\.bin\s+━+\s+100%\s+0/0 bytes", screen), screen
+    assert (registry.local_root / "empty.bin").read_bytes() == b""

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 FILES = 6
 SIZE = 2 * 1024 * 1024  # per file: 12 MiB in all
@@ -17,45 +11,20 @@ OVERALL = re.compile(r"upload src\s+━+.*?(\d+)%\s+([\d.]+)/12\.0 MiB\s+\S+ \S+
 FILE_ROW = re.compile(r"^\s+(file-\d\.bin)\s+(\d+)%\s+[\d.]+/2\.0 MiB\s*$", re.MULTILINE)
 
 
-def tmux(socket: Path, *args: str) -> str:
-    tmux_bin = shutil.which("tmux")
-    assert tmux_bin, "tmux is needed for this test (.ci/run installs it)"
-    result = subprocess.run([tmux_bin, "-u", "-S", str(socket), *args], capture_output=True, text=True, check=True)
-    return result.stdout
-
-
-def test_upload_r_draws_the_overall_bar_and_one_line_per_file(cli_stores, registry):
+def test_upload_r_draws_the_overall_bar_and_one_line_per_file(cli_stores, registry, terminal):
     src = cli_stores.cwd / "src"
     src.mkdir()
     for i in range(1, FILES + 1):
         (src / f"file-{i}.bin").write_bytes(bytes([i]) * SIZE)
-    env = cli_stores.environment({"TERM": "xterm-256color"})
-    done = cli_stores.cwd / "exit-code"
-    script = cli_stores.cwd / "run.sh"
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if k.isidentifier())
-    command = shlex.join(cli_stores.command("upload", "-r", "src", "local:tree", "--bwlimit", RATE))
-    script.write_text(f"{exports}cd {shlex.quote(str(cli_stores.cwd))}\n{command}\necho $? > {done}\nsleep 600\n")
+    midway: list[str] = []  # screens with the overall bar part-way and file rows drawn
 
-    with tempfile.TemporaryDirectory(prefix="rst-tmux-", dir="/tmp") as sockdir:
-        socket = Path(sockdir) / "s"
-        tmux(
-            socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", f"bash {shlex.quote(str(script))}"
-        )
-        try:
-            midway: list[str] = []  # screens with the overall bar part-way and file rows drawn
-            deadline = time.monotonic() + 120
-            while not done.exists():
-                assert time.monotonic() < deadline, tmux(socket, "capture-pane", "-p", "-J")
-                screen = tmux(socket, "capture-pane", "-p", "-J")
-                overall = OVERALL.search(screen)
-                if overall and 0 < int(overall[1]) < 100 and len(FILE_ROW.findall(screen)) >= 2:
-                    midway.append(screen)
-                time.sleep(0.05)
-            screen = tmux(socket, "capture-pane", "-p", "-J")
-        finally:
-            tmux(socket, "kill-server")
+    def watch(screen: str) -> None:
+        overall = OVERALL.search(screen)
+        if overall and 0 < int(overall[1]) < 100 and len(FILE_ROW.findall(screen)) >= 2:
+            midway.append(screen)
 
-    assert done.read_text().strip() == "0", screen
+    code, screen = terminal(cli_stores, "upload", "-r", "src", "local:tree", "--bwlimit", RATE, watch=watch)
+    assert code == "0", screen
     assert midway, f"no screen with the overall bar part-way and file rows; last screen:\n{screen}"
     sample = midway[len(midway) // 2]
     rows = FILE_ROW.findall(sample)

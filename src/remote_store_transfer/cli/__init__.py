@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -34,7 +35,9 @@ from remote_store_transfer.cli.report import (
     exit_code_for,
     print_error,
 )
+from remote_store_transfer.cli.stdio import STDIN, STDOUT, stdio_store
 from remote_store_transfer.cli.stores import (
+    CONNECT_TIMEOUT,
     STORES_ENV,
     Location,
     StoreLookupError,
@@ -43,6 +46,7 @@ from remote_store_transfer.cli.stores import (
     parse_location,
 )
 from remote_store_transfer.cli.tree import Command, TreeArgs, reject_tree_options, run_tree_command, tree_options
+from remote_store_transfer.cli.verbosity import configure_logging
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -68,21 +72,44 @@ class Failed(Exception):
         self.code = code
 
 
-class Session:
-    """What one transfer command needs: its options, its stores and its plugins.
+@dataclass(frozen=True)
+class Options:
+    """The options every transfer command shares (what :func:`_bundled` hands it as ``opts``).
 
-    Args:
+    Attributes:
         config: ``--config`` (or ``None``).
         quiet: ``--quiet``: no bar, no summary line.
         as_json: ``--json``: one JSON object per operation on stdout.
         debug: ``--debug``: print tracebacks.
+        connect_timeout: ``--connect-timeout``: seconds per connection attempt to an S3 or SFTP store.
     """
 
-    def __init__(self, config: str | None, *, quiet: bool, as_json: bool, debug: bool) -> None:
-        self.stores = Stores(config)
-        self.quiet = quiet
-        self.as_json = as_json
-        self.debug = debug
+    config: str | None = None
+    quiet: bool = False
+    as_json: bool = False
+    debug: bool = False
+    connect_timeout: float = CONNECT_TIMEOUT
+
+
+_OPTION_NAMES = tuple(field.name for field in fields(Options))
+
+
+class Session:
+    """What one transfer command needs: its options, its stores and its plugins.
+
+    Args:
+        opts: The shared options.
+        data_on_stdout: stdout carries the data (``download SRC -``): the summary line and JSON go to stderr.
+    """
+
+    def __init__(self, opts: Options, *, data_on_stdout: bool = False) -> None:
+        self.stores = Stores(opts.config, connect_timeout=opts.connect_timeout)
+        self._names: list[str] = []  # the stores this command asked for, in order
+        self._unreachable: BaseException | None = None  # the size lookup could not reach the source
+        self.quiet = quiet = opts.quiet
+        self.as_json = opts.as_json
+        self.debug = opts.debug
+        self.data_on_stdout = data_on_stdout
         self.recorder = CallRecorder()
         self.source_size = SourceSize()
         console = stderr_console()
@@ -110,17 +137,31 @@ class Session:
     def store(self, location: Location) -> Store:
         """The store of a ``NAME:PATH`` location (raises :class:`StoreLookupError`)."""
         assert location.store is not None, location
-        return self.stores.get(location.store, location.text)
+        store = self.stores.get(location.store, location.text)
+        if location.store not in self._names:
+            self._names.append(location.store)
+        return store
 
     def size_of(self, store: Store, path: str) -> int | None:
         """The size of the source *path*: one metadata call (``None`` if unknown or on error).
 
         It sizes the bar and lets the core tell a source that ends early from a complete one.
         """
+        from remote_store import BackendUnavailable  # noqa: PLC0415 -- keep the top short
+
         try:
             return store.get_file_info(path).size
+        except BackendUnavailable as exc:  # the call would only wait as long again: run() reports this one
+            self._unreachable = exc
+            return None
         except Exception:  # noqa: BLE001 -- the transfer itself will report the real error
             return None
+
+    def _reachable_or_raise(self) -> None:
+        """Raise the error of the size lookup that could not reach its store (once)."""
+        error, self._unreachable = self._unreachable, None
+        if error is not None:
+            raise error
 
     def run(
         self,
@@ -151,10 +192,12 @@ class Session:
             self.bar.expect(label or operation, total)
         started = time.perf_counter()
         try:
+            self._reachable_or_raise()
             with self.plugins():
                 call()
         except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported below, with its exit code
             outcome.error = classify(exc) if classify is not None and isinstance(exc, Exception) else exc
+            outcome.error = self.stores.unreachable(outcome.error, self._names)
         outcome.seconds = time.perf_counter() - started
         outcome.bytes = self.recorder.bytes_transferred
         if partial is not None and outcome.error is not None and _may_leave_partial(outcome):
@@ -163,11 +206,11 @@ class Session:
         return outcome
 
     def report(self, outcome: Outcome) -> None:
-        """Print *outcome*: the JSON object or summary line on stdout, the error line on stderr."""
+        """Print *outcome*: the JSON object or summary line on stdout (stderr with ``-``), the error line on stderr."""
         if self.as_json:
-            click.echo(outcome.as_json())
+            click.echo(outcome.as_json(), err=self.data_on_stdout)
         elif outcome.ok and not self.quiet:
-            click.echo(outcome.as_line())
+            click.echo(outcome.as_line(), err=self.data_on_stdout)
         error = outcome.error
         if error is None:
             return
@@ -208,10 +251,35 @@ def _may_leave_partial(outcome: Outcome) -> bool:
     return outcome.bytes > 0 or isinstance(error, KeyboardInterrupt)
 
 
+_VERBOSITY = "remote_store_transfer.verbosity"
+
+
+def _count_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    """Add this ``-v`` count to the command's (before and after the subcommand) and show the logs it asks for."""
+    if value:
+        total = int(ctx.meta.get(_VERBOSITY, 0)) + value  # ctx.meta is shared by the group and its subcommand
+        ctx.meta[_VERBOSITY] = total
+        configure_logging(total)
+
+
+def _verbose(func: F) -> F:
+    """``-v`` / ``--verbose`` (repeatable): log records on stderr, INFO with -v, DEBUG with -vv."""
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_count_verbose,
+        help="Log records on stderr: -v INFO (plugins, remote-store, the logging plugin), -vv DEBUG.",
+    )(func)
+
+
 def _common(*, transfer_options: bool, overwrite: bool = True) -> Callable[[F], F]:
     """The options every subcommand takes (and, for upload/download/copy/sync, the transfer ones)."""
 
     def decorate(func: F) -> F:
+        func = _verbose(func)
         func = click.option("--debug", is_flag=True, help="Print the traceback of an error.")(func)
         func = click.option(
             "--config",
@@ -227,6 +295,15 @@ def _common(*, transfer_options: bool, overwrite: bool = True) -> Callable[[F], 
                 help="One JSON object per operation on stdout (folders: one per file, then the summary).",
             )(func)
             func = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")(func)
+            func = click.option(
+                "--connect-timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                default=CONNECT_TIMEOUT,
+                show_default=True,
+                metavar="SECONDS",
+                help="Give up one connection attempt to an S3 or SFTP store after SECONDS (unless the registry "
+                "sets its own); the backend's retries come on top (see docs/cli.md).",
+            )(func)
             func = click.option(
                 "--atomic/--no-atomic",
                 default=True,
@@ -266,12 +343,24 @@ def _guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _bundled(func: F) -> F:
+    """Hand a transfer command its shared options as one :class:`Options` (``opts``)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = Options(**{name: kwargs.pop(name) for name in _OPTION_NAMES})
+        return func(*args, opts=opts, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _usage(message: str) -> NoReturn:
     raise click.UsageError(message)
 
 
 @click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name=PROG)
+@_verbose
 def cli() -> None:
     """Streaming upload, download and copy between local files and remote-store stores, with plugins.
 
@@ -285,19 +374,17 @@ def cli() -> None:
 @_common(transfer_options=True)
 @tree_options(sync=False)
 @_guarded
+@_bundled
 def upload_cmd(
     local: str,
     remote: str,
     overwrite: bool,
     atomic: bool,
-    quiet: bool,
-    as_json: bool,
-    config: str | None,
-    debug: bool,
     recursive: bool,
+    opts: Options,
     **tree: Any,
 ) -> None:
-    """Upload the local file LOCAL to PATH in store NAME.
+    """Upload the local file LOCAL to PATH in store NAME (LOCAL "-": stdin; PATH must then name the file).
 
     With -r, LOCAL is a folder and PATH a prefix: every file under LOCAL goes
     to the same relative path under PATH; files already there are skipped
@@ -308,23 +395,29 @@ def upload_cmd(
         _usage(f"upload: LOCAL must be a local path, got store location {local!r} (use copy)")
     if dst.is_local:
         _usage(f"upload: the destination must be NAME:PATH, got local path {remote!r}")
+    if local == "-":
+        _refuse_dash_tree("upload", recursive)
+        _upload_stdin(
+            dst,
+            opts,
+            overwrite=overwrite,
+            atomic=atomic,
+        )
+        return
     if recursive:
         _tree(
             "upload",
             src,
             dst,
             tree,
+            opts,
             overwrite=overwrite,
             atomic=atomic,
-            quiet=quiet,
-            as_json=as_json,
-            config=config,
-            debug=debug,
         )
         return
     reject_tree_options("upload")
     dst = dst.with_name(os.path.basename(src.path))
-    with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
+    with Session(opts) as session:
         store = session.store(dst)
         atomic = atomic_writes(store, dst.store or "", atomic)
         outcome = session.run(
@@ -345,19 +438,17 @@ def upload_cmd(
 @_common(transfer_options=True)
 @tree_options(sync=False)
 @_guarded
+@_bundled
 def download_cmd(
     remote: str,
     local: str,
     overwrite: bool,
     atomic: bool,
-    quiet: bool,
-    as_json: bool,
-    config: str | None,
-    debug: bool,
     recursive: bool,
+    opts: Options,
     **tree: Any,
 ) -> None:
-    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory).
+    """Download PATH of store NAME to the local file LOCAL (into it, if LOCAL is a directory; "-": stdout).
 
     Missing parent folders of LOCAL are made. The file is written to a temp
     file beside LOCAL and renamed into place (--no-atomic: in place).
@@ -371,18 +462,19 @@ def download_cmd(
         _usage(f"download: the source must be NAME:PATH, got local path {remote!r}")
     if not dst.is_local:
         _usage(f"download: LOCAL must be a local path, got store location {local!r} (use copy)")
+    if local == "-":
+        _refuse_dash_tree("download", recursive)
+        _download_stdout(src, opts)
+        return
     if recursive:
         _tree(
             "download",
             src,
             dst,
             tree,
+            opts,
             overwrite=overwrite,
             atomic=atomic,
-            quiet=quiet,
-            as_json=as_json,
-            config=config,
-            debug=debug,
         )
         return
     reject_tree_options("download")
@@ -398,7 +490,7 @@ def download_cmd(
             raise DestinationError(destination, exc) from exc
         download(store, src.path, target, overwrite=overwrite, atomic=atomic)
 
-    with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
+    with Session(opts) as session:
         store = session.store(src)
         outcome = session.run(
             "download",
@@ -419,16 +511,14 @@ def download_cmd(
 @_common(transfer_options=True)
 @tree_options(sync=False)
 @_guarded
+@_bundled
 def copy_cmd(
     source: str,
     destination: str,
     overwrite: bool,
     atomic: bool,
-    quiet: bool,
-    as_json: bool,
-    config: str | None,
-    debug: bool,
     recursive: bool,
+    opts: Options,
     **tree: Any,
 ) -> None:
     """Stream a file from one store to another (or the same) store: remote to remote, no local copy.
@@ -440,24 +530,22 @@ def copy_cmd(
     src, dst = parse_location(source), parse_location(destination)
     if src.is_local or dst.is_local:
         local = source if src.is_local else destination
-        _usage(f"copy: both ends must be NAME:PATH, got local path {local!r} (use upload or download)")
+        hint = "upload - NAME:PATH or download NAME:PATH -" if local == "-" else "upload or download"
+        _usage(f"copy: both ends must be NAME:PATH, got local path {local!r} (use {hint})")
     if recursive:
         _tree(
             "copy",
             src,
             dst,
             tree,
+            opts,
             overwrite=overwrite,
             atomic=atomic,
-            quiet=quiet,
-            as_json=as_json,
-            config=config,
-            debug=debug,
         )
         return
     reject_tree_options("copy")
     dst = dst.with_name(os.path.basename(src.path.rstrip("/")))
-    with Session(config, quiet=quiet, as_json=as_json, debug=debug) as session:
+    with Session(opts) as session:
         src_store, dst_store = session.store(src), session.store(dst)
         atomic = atomic_writes(dst_store, dst.store or "", atomic)
         total = session.size_of(src_store, src.path)
@@ -473,6 +561,59 @@ def copy_cmd(
             classify=(lambda exc: _store_destination_error(exc, dst.text)) if total is not None else None,
         )
     _finish(outcome)
+
+
+def _refuse_dash_tree(command: str, recursive: bool) -> None:
+    """``-`` is one stream, never a folder: with ``-r`` it is a usage error."""
+    if recursive:
+        _usage(f"{command} -r: '-' (stdin or stdout) is one file, not a folder (write ./- for a path named -)")
+    reject_tree_options(command)
+
+
+def _upload_stdin(dst: Location, opts: Options, *, overwrite: bool, atomic: bool) -> None:
+    """``upload - NAME:PATH``: stream stdin to the store, as a ``transfer`` from the stdio store (size unknown)."""
+    if not dst.path or dst.path.endswith("/"):
+        _usage(f"upload: stdin has no file name: give the destination's, as in {dst.text}NAME")
+    stdio = stdio_store(sys.stdin.buffer, sys.stdout.buffer)
+    with Session(opts) as session:
+        store = session.store(dst)
+        atomic = atomic_writes(store, dst.store or "", atomic)
+        outcome = session.run(
+            "upload",
+            STDIN,
+            dst.text,
+            lambda: transfer(stdio, STDIN, store, dst.path, overwrite=overwrite, atomic=atomic),
+            label=f"upload {STDIN}",
+            partial=None if atomic else dst.text,
+            classify=lambda exc: _store_destination_error(exc, dst.text, writer_only=True),
+        )
+    _finish(outcome)
+
+
+def _download_stdout(src: Location, opts: Options) -> None:
+    """``download NAME:PATH -``: stream the file to stdout (never atomic; the summary and JSON go to stderr)."""
+    stdio = stdio_store(sys.stdin.buffer, sys.stdout.buffer)
+    with Session(opts, data_on_stdout=True) as session:
+        store = session.store(src)
+        outcome = session.run(
+            "download",
+            src.text,
+            STDOUT,
+            lambda: transfer(store, src.path, stdio, STDOUT),
+            total=session.size_of(store, src.path),
+            label=f"download {os.path.basename(src.path)}",
+            classify=lambda exc: DestinationError(STDOUT, exc) if isinstance(exc, BrokenPipeError) else exc,
+        )
+    if isinstance(outcome.error, DestinationError) and isinstance(outcome.error.error, BrokenPipeError):
+        _silence_stdout()
+    _finish(outcome)
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away: point stdout at the null device, so the exit's flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _store_destination_error(exc: BaseException, destination: str, *, writer_only: bool = False) -> BaseException:
@@ -519,14 +660,12 @@ def _finish(outcome: Outcome) -> None:
 @_common(transfer_options=True, overwrite=False)
 @tree_options(sync=True)
 @_guarded
+@_bundled
 def sync_cmd(
     source: str,
     destination: str,
     atomic: bool,
-    quiet: bool,
-    as_json: bool,
-    config: str | None,
-    debug: bool,
+    opts: Options,
     **tree: Any,
 ) -> None:
     """Copy to DST the files of SRC that DST lacks or holds in another version (--update changed).
@@ -537,17 +676,16 @@ def sync_cmd(
     mirrors SRC), and only after a run in which no file failed; files left
     out by --include / --exclude are never deleted.
     """
+    if "-" in (source, destination):
+        _usage("sync: '-' (stdin or stdout) is one file, not a folder (write ./- for a folder named -)")
     _tree(
         "sync",
         parse_location(source),
         parse_location(destination),
         tree,
+        opts,
         overwrite=False,
         atomic=atomic,
-        quiet=quiet,
-        as_json=as_json,
-        config=config,
-        debug=debug,
     )
 
 
@@ -556,19 +694,26 @@ def _tree(
     src: Location,
     dst: Location,
     params: dict[str, Any],
+    opts: Options,
     *,
     overwrite: bool,
     atomic: bool,
-    quiet: bool,
-    as_json: bool,
-    config: str | None,
-    debug: bool,
 ) -> None:
     """Run a folder command (``-r`` or ``sync``); raise :class:`Failed` with its exit code when it is not 0."""
     if overwrite:
         _usage(f"{command} -r: --overwrite is for single files; use --update changed or --update all")
     args = TreeArgs.from_params(params, atomic=atomic)
-    code = run_tree_command(command, src, dst, args, config=config, quiet=quiet, as_json=as_json, debug=debug)
+    code = run_tree_command(
+        command,
+        src,
+        dst,
+        args,
+        config=opts.config,
+        connect_timeout=opts.connect_timeout,
+        quiet=opts.quiet,
+        as_json=opts.as_json,
+        debug=opts.debug,
+    )
     if code != EXIT_OK:
         raise Failed(code)
 
@@ -583,6 +728,7 @@ def _kind(info: PluginInfo) -> str | None:
 @cli.command("plugins", epilog=EXIT_CODES_HELP, short_help="List the plugins: active and blocked.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list on stdout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+@_verbose
 @_guarded
 def plugins_cmd(as_json: bool, debug: bool) -> None:
     """List the plugins of the process-wide manager: active and blocked."""
@@ -623,12 +769,13 @@ cli.add_command(audit_cli, "audit")  # the same command line as python -m remote
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per operation on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, only errors.")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+@_verbose
 @_guarded
 def demo_cmd(size_mib: int, as_json: bool, quiet: bool, debug: bool) -> None:
     """Upload, copy and download a sample file between a temp local store and a memory store."""
     from remote_store_transfer.cli.demo import run_demo  # noqa: PLC0415
 
-    session = Session(None, quiet=quiet, as_json=as_json, debug=debug)
+    session = Session(Options(quiet=quiet, as_json=as_json, debug=debug))
     code = run_demo(session, size_mib * 1024 * 1024)
     if code != EXIT_OK:
         raise Failed(code)

@@ -40,7 +40,7 @@ from remote_store_transfer.plugin import hookimpl
 if TYPE_CHECKING:
     from remote_store_transfer.context import TransferContext
 
-__all__ = ["BinarySpeedColumn", "CallRecorder", "ProgressBar", "SourceSize", "stderr_console"]
+__all__ = ["BinarySpeedColumn", "CallRecorder", "PercentColumn", "ProgressBar", "SourceSize", "stderr_console"]
 
 _STATE = "cli.progress"
 
@@ -57,6 +57,19 @@ class BinarySpeedColumn(ProgressColumn):
         """``<rate>/s``, or ``?`` before the first estimate."""
         speed = task.finished_speed or task.speed
         return Text("?" if speed is None else f"{format_bytes(speed)}/s", style="progress.data.speed")
+
+
+class PercentColumn(TaskProgressColumn):
+    """The percentage; ``100%`` for a task of size 0 that ended well (rich shows ``0%``: 0 of 0 is no fraction).
+
+    A task ended well when it was updated with the field ``done=True``.
+    """
+
+    def render(self, task: Task) -> Text:
+        """``100%`` for an empty task done, else rich's percentage."""
+        if task.total == 0 and task.fields.get("done"):
+            return Text("100%", style="progress.percentage")
+        return super().render(task)
 
 
 class CallRecorder:
@@ -126,7 +139,7 @@ class ProgressBar:
             return [
                 TextColumn("{task.description}"),
                 BarColumn(),
-                TaskProgressColumn(),
+                PercentColumn(),
                 DownloadColumn(binary_units=True),
                 BinarySpeedColumn(),
                 TimeRemainingColumn(),
@@ -164,7 +177,7 @@ class ProgressBar:
         progress, task = entry
         done = context.bytes_transferred
         if error is None:
-            progress.update(task, total=done, completed=done)
+            progress.update(task, total=done, completed=done, done=True)
         else:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             progress.update(task, completed=done, description=f"{self._label} [red]{status}")

@@ -34,11 +34,13 @@ __all__ = [
     "TREE_EXIT_HELP",
     "DestinationError",
     "Outcome",
+    "Unreachable",
     "error_line",
     "error_message",
     "exit_code_for",
     "format_bytes",
     "print_error",
+    "raised_by_plugin",
 ]
 
 PROG = "remote-store-transfer"
@@ -55,7 +57,8 @@ EXIT_NOT_FOUND = 3
 EXIT_EXISTS = 4
 """The destination exists and ``--overwrite`` was not given (``AlreadyExists``, ``FileExistsError``)."""
 EXIT_DENIED = 5
-"""Denied: by a policy plugin (``TransferDenied``) or by the store or file system (``PermissionDenied``)."""
+"""Denied: by a plugin, built-in ``policy`` or third-party (``TransferDenied``), or by the store or file system
+(``PermissionDenied``)."""
 EXIT_INTEGRITY = 6
 """Integrity failure: a verifier rejected the transfer (``IntegrityError``), the source ended early
 (``IncompleteTransferError``), an audit chain is broken, or a batch's file records are missing."""
@@ -72,7 +75,7 @@ Exit codes:
   2    usage: bad option or argument, unknown store, bad registry or plugin config, a folder into itself
   3    not found (the source)
   4    already exists (the destination; give --overwrite)
-  5    denied by a policy plugin, or permission denied
+  5    denied by a plugin (policy or any other: TransferDenied), or permission denied
   6    integrity failure (a verifier rejected it; the source ended early; a broken or incomplete audit log)
   7    the destination cannot be written (no such bucket; a local path that is a folder or not writable)
   130  interrupted (Ctrl-C)"""
@@ -103,6 +106,30 @@ class DestinationError(Exception):
         return f"cannot write the destination {self.destination}: {_message(self.error, with_type=True)}"
 
 
+class Unreachable(Exception):
+    """A store could not be reached (remote-store's ``BackendUnavailable``): *error*, with where it connects to.
+
+    Exit code 1, as the error it wraps. The message names the store, its
+    endpoint (an S3 endpoint URL, an SFTP ``host:port``) and the connect
+    timeout of each attempt.
+
+    Attributes:
+        endpoints: ``store 'NAME' (sftp 127.0.0.1:22)``... for the stores the error may be about.
+        error: The original error.
+        timeout: The connect timeout (seconds) of each attempt.
+    """
+
+    def __init__(self, endpoints: list[str], error: BaseException, timeout: float) -> None:
+        super().__init__(endpoints, error, timeout)
+        self.endpoints = endpoints
+        self.error = error
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        where = " or ".join(self.endpoints)
+        return f"cannot reach {where} (connect timeout {self.timeout:g} s): {_message(self.error, with_type=True)}"
+
+
 _CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((KeyboardInterrupt,), EXIT_INTERRUPTED),
     ((DestinationError,), EXIT_DESTINATION),
@@ -123,9 +150,47 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+_HOOKS = ("pre_transfer", "on_chunk", "post_transfer", "pre_batch", "post_batch")
+
+
+def raised_by_plugin(exc: BaseException) -> str | None:
+    """The name of the registered plugin whose hook raised *exc*, from its traceback; ``None`` when not known.
+
+    Not known when no hook function of a plugin still registered is in the
+    traceback (an error raised in a worker process lost its frames).
+    """
+    from remote_store_transfer import plugin_manager  # noqa: PLC0415 -- only for a denial
+
+    hook = plugin_manager().hook
+    codes: dict[object, str] = {}
+    for name in _HOOKS:
+        caller = getattr(hook, name, None)
+        for impl in caller.get_hookimpls() if caller is not None else ():
+            code = getattr(impl.function, "__code__", None)
+            if code is not None:
+                codes[code] = impl.plugin_name
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
+def _denial(exc: TransferDenied) -> str:
+    """``denied by policy rule 'R': why`` (the ``policy`` plugin), ``denied by plugin 'P' (rule 'R'): why``."""
+    plugin = raised_by_plugin(exc)
+    if plugin == "policy":
+        return f"denied by policy rule {exc.rule!r}: {exc.reason}"
+    if plugin is None:
+        return f"denied by rule {exc.rule!r}: {exc.reason}"
+    return f"denied by plugin {plugin!r} (rule {exc.rule!r}): {exc.reason}"
+
+
 def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
     if isinstance(exc, TransferDenied):  # the line already names the operation and paths
-        text = f"denied by policy rule {exc.rule!r}: {exc.reason}"
+        text = _denial(exc)
+    elif isinstance(exc, Unreachable):  # names the type of the error it wraps
+        text, with_type = str(exc), False
     elif isinstance(exc, RemoteStoreError) and exc.args and str(exc.args[0]):
         text = str(exc.args[0])
     elif isinstance(exc, OSError) and exc.strerror:

@@ -18,17 +18,33 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
-from remote_store import Capability, Registry, RegistryConfig, resolve_env
+from remote_store import BackendUnavailable, Capability, Registry, RegistryConfig, resolve_env
 
+from remote_store_transfer.cli.report import Unreachable
 from remote_store_transfer.tree.shipping import travels_as
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from remote_store import Store
 
-__all__ = ["STORES_ENV", "Location", "StoreLookupError", "Stores", "atomic_writes", "parse_location"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "STORES_ENV",
+    "Location",
+    "StoreLookupError",
+    "Stores",
+    "atomic_writes",
+    "parse_location",
+    "with_connect_timeout",
+]
 
 STORES_ENV = "REMOTE_STORE_TRANSFER_STORES"
 """Environment variable naming the registry TOML when ``--config`` is not given."""
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds one connection attempt to an S3 or SFTP store may take (``--connect-timeout``) unless its registry
+entry sets its own (``client_options.config_kwargs.connect_timeout``, ``timeout``)."""
 
 _STORE_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<path>.*)$", re.DOTALL)
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -89,6 +105,33 @@ def parse_location(text: str) -> Location:
     return Location(text, match["name"], match["path"])
 
 
+def with_connect_timeout(raw: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The registry *raw* with a connect timeout of *seconds* for each ``s3`` and ``sftp`` backend that sets none.
+
+    ``s3``: botocore's ``connect_timeout`` (``options.client_options.config_kwargs``);
+    ``sftp``: the backend's ``timeout`` (paramiko's connect, banner, auth and channel timeouts).
+    Other backend types keep their own timeouts.
+    """
+    backends = raw.get("backends")
+    if not isinstance(backends, dict):
+        return raw
+    changed: dict[str, Any] = {}
+    for name, spec in backends.items():
+        if not isinstance(spec, dict) or spec.get("type") not in ("s3", "sftp"):
+            changed[name] = spec
+            continue
+        options = dict(spec.get("options") or {})
+        if spec["type"] == "sftp":
+            options.setdefault("timeout", seconds)
+        else:
+            client = dict(options.get("client_options") or {})
+            config = dict(client.get("config_kwargs") or {})
+            config.setdefault("connect_timeout", seconds)
+            options["client_options"] = {**client, "config_kwargs": config}
+        changed[name] = {**spec, "options": options}
+    return {**raw, "backends": changed}
+
+
 def atomic_writes(store: Store, name: str, wanted: bool) -> bool:
     """Whether writes into *store* (called *name*) go atomic: *wanted* and the store can (``ATOMIC_WRITE``).
 
@@ -109,14 +152,17 @@ class Stores:
 
     Args:
         config: Path of the registry TOML, or ``None`` to use ``$REMOTE_STORE_TRANSFER_STORES``.
+        connect_timeout: Seconds per connection attempt for S3 and SFTP stores (:func:`with_connect_timeout`).
     """
 
-    def __init__(self, config: str | None) -> None:
+    def __init__(self, config: str | None, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.config = config if config else (os.environ.get(STORES_ENV) or None)
+        self.connect_timeout = connect_timeout
         self._registry: Registry | None = None
         self._raw: dict[str, Any] = {}
         self._names: list[str] = []
         self._unresolved: dict[str, str] = {}
+        self._resolved: dict[str, Any] = {}
 
     def _resolve(self, raw: dict[str, Any]) -> dict[str, Any]:
         """*raw* with ``${VAR}`` resolved store by store; a store that names an unset variable is left out.
@@ -170,8 +216,10 @@ class Stores:
             raise StoreLookupError(f"no store registry: give --config FILE or set {STORES_ENV} to a registry TOML file")
         try:
             with open(self.config, "rb") as fh:
-                self._raw = tomllib.load(fh)  # unresolved: what travels to worker processes (--dask)
-            config = RegistryConfig.from_dict(self._resolve(self._raw))
+                # unresolved: what travels to worker processes (--dask), the connect timeout included
+                self._raw = with_connect_timeout(tomllib.load(fh), self.connect_timeout)
+            self._resolved = self._resolve(self._raw)
+            config = RegistryConfig.from_dict(self._resolved)
             registry = Registry(config)
         except FileNotFoundError as exc:
             raise StoreLookupError(f"store registry {self.config} does not exist") from exc
@@ -211,6 +259,43 @@ class Stores:
             return travels_as(registry.get_store(name), self._travels(name), name)
         except (ValueError, TypeError) as exc:
             raise StoreLookupError(f"store {name!r} in {self.config} cannot be opened: {exc}", where) from exc
+
+    def endpoint(self, name: str) -> tuple[str, str] | None:
+        """``(backend type, where it connects)`` of store *name*: an S3 endpoint URL, an SFTP ``host:port``.
+
+        ``None`` for a store that is not in the loaded registry or whose type connects nowhere to name.
+        """
+        stores, backends = self._resolved.get("stores"), self._resolved.get("backends")
+        table = stores.get(name) if isinstance(stores, dict) else None
+        backend = table.get("backend") if isinstance(table, dict) else None
+        spec = backends.get(backend) if isinstance(backends, dict) and isinstance(backend, str) else None
+        if not isinstance(spec, dict):
+            return None
+        kind, options = spec.get("type"), spec.get("options") or {}
+        if kind == "sftp":
+            return "sftp", f"{options.get('host')}:{options.get('port', 22)}"
+        if kind in ("s3", "s3-pyarrow"):
+            url = options.get("endpoint_url")
+            return str(kind), str(url) if url else f"AWS S3, bucket {options.get('bucket')}"
+        return None
+
+    def unreachable(self, error: BaseException, names: Iterable[str]) -> BaseException:
+        """*error* as :class:`Unreachable` naming the endpoints of the stores *names* it may be about.
+
+        Only a ``BackendUnavailable`` (the store could not be reached) is
+        wrapped, and only when one of *names* has an endpoint of the error's
+        backend type; anything else is returned as it is.
+        """
+        if not isinstance(error, BackendUnavailable):
+            return error
+        endpoints = [
+            f"store {name!r} ({kind} {where})"
+            for name in dict.fromkeys(names)
+            if (found := self.endpoint(name)) is not None
+            for kind, where in [found]
+            if error.backend in (None, kind)
+        ]
+        return Unreachable(endpoints, error, self.connect_timeout) if endpoints else error
 
     def close(self) -> None:
         """Close every backend the registry opened."""

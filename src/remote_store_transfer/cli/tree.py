@@ -38,8 +38,9 @@ from remote_store_transfer.cli.report import (
     format_bytes,
     print_error,
 )
-from remote_store_transfer.cli.stores import Location, Stores, atomic_writes
+from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
 from remote_store_transfer.cli.tree_progress import TreeProgress
+from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
 
@@ -54,6 +55,7 @@ __all__ = [
     "BatchRecorder",
     "RateParam",
     "TreeArgs",
+    "file_json",
     "parse_rate",
     "reject_tree_options",
     "run_tree_command",
@@ -391,15 +393,23 @@ class _OnFile:
         if self.dry_run:
             self.plan.append(outcome)
         elif self.as_json:
-            click.echo(json.dumps(outcome.as_dict()))
+            click.echo(file_json(outcome))
 
     def print_plan(self) -> None:
         """The dry run's plan, sorted by path, deletions last (failures go to stderr with the others)."""
         for outcome in sorted(self.plan, key=lambda o: (o.status == "deleted", o.path)):
             if self.as_json:
-                click.echo(json.dumps(outcome.as_dict()))
+                click.echo(file_json(outcome))
             elif outcome.status != "failed":
                 click.echo(plan_line(outcome))
+
+
+def file_json(outcome: FileOutcome) -> str:
+    """One file's JSON object; a denial's ``error`` names the plugin that denied it, as its error line does."""
+    data = outcome.as_dict()
+    if isinstance(outcome.error, TransferDenied):
+        data["error"] = f"TransferDenied: {error_message(outcome.error)}"
+    return json.dumps(data)
 
 
 def _print_failures(result: TreeResult, source: str, *, debug: bool) -> None:
@@ -466,6 +476,7 @@ def run_tree_command(
     quiet: bool,
     as_json: bool,
     debug: bool,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> int:
     """Run one folder command; print the plan / JSON lines, the summary and the failures; return the exit code.
 
@@ -505,7 +516,7 @@ def run_tree_command(
         "max_bandwidth": args.bwlimit,
         "follow_symlinks": args.follow_symlinks,
     }
-    stores = Stores(config)
+    stores = Stores(config, connect_timeout=connect_timeout)
     client = _dask_client(args)
     if client is not None:
         options["executor"] = client
@@ -524,12 +535,18 @@ def run_tree_command(
         result = recorder.result
     if result is not None:
         for path, failure in list(result.failed.items()):
-            result.failed[path] = _destination_error(failure, src, dst, destination, path)
+            classified = _destination_error(failure, src, dst, destination, path)
+            result.failed[path] = stores.unreachable(classified, _names(src, dst))
     if error is not None and not isinstance(error, KeyboardInterrupt):
-        error = _destination_error(error, src, dst, destination)
+        error = stores.unreachable(_destination_error(error, src, dst, destination), _names(src, dst))
     if args.dry_run:
         on_file.print_plan()
     return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+
+
+def _names(*locations: Location) -> list[str]:
+    """The store names of *locations* (local ones have none)."""
+    return [location.store for location in locations if location.store is not None]
 
 
 def _dask_client(args: TreeArgs) -> Any:

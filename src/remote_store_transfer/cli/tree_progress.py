@@ -34,13 +34,12 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TaskID,
-    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
 
-from remote_store_transfer.cli.progress import BinarySpeedColumn
+from remote_store_transfer.cli.progress import BinarySpeedColumn, PercentColumn
 from remote_store_transfer.plugin import hookimpl
 
 if TYPE_CHECKING:
@@ -109,7 +108,7 @@ class TreeProgress:
         self.overall = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TaskProgressColumn(),
+            PercentColumn(),
             DownloadColumn(binary_units=True),
             BinarySpeedColumn(),
             TimeRemainingColumn(),
@@ -118,7 +117,7 @@ class TreeProgress:
         )
         self.files = Progress(
             TextColumn("  {task.description}"),
-            TaskProgressColumn(),
+            PercentColumn(),
             DownloadColumn(binary_units=True),
             console=console,
         )
@@ -193,7 +192,7 @@ class TreeProgress:
         task = self.overall.tasks[0]
         completed = task.completed  # every byte that moved, failed tries included
         total = completed if not result.failed or task.total is None else max(task.total, completed)
-        self.overall.update(self._task, total=total)
+        self.overall.update(self._task, total=total, done=not result.failed)
 
     def stop(self, *, interrupted: bool = False) -> None:
         """Stop drawing (idempotent): the file rows go, the overall row stays on the screen (if bytes moved)."""
@@ -202,8 +201,8 @@ class TreeProgress:
             return
         if interrupted:
             self.overall.update(self._task, description=f"{self.label} [red]interrupted")
-        elif not self.overall.tasks[0].completed:
-            live.transient = True  # nothing moved (all skipped, or none started): the bar says nothing, erase it
+        elif not self.overall.tasks[0].completed and not self._done:
+            live.transient = True  # no file moved (all skipped, or none started): the bar says nothing, erase it
         for task in self.files.tasks:
             self._remove(task.id)
         live.update(self.overall, refresh=True)

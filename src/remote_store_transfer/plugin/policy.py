@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from remote_store import InvalidPath, RemotePath, Store
+from remote_store import Capability, InvalidPath, RemotePath, Store
 
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
@@ -330,7 +330,12 @@ class PolicyPlugin:
     def _check_size(self, context: TransferContext, limit: int, transfer: str) -> None:
         size = context.size
         source = context.source
-        if size is None and self.check_remote_size and source.store is not None:
+        if (
+            size is None
+            and self.check_remote_size
+            and source.store is not None
+            and source.store.supports(Capability.METADATA)  # else (stdin...) the bytes are counted as they move
+        ):
             size = context.size = source.store.get_file_info(source.path).size  # the core also checks it
         if size is not None and size > limit:
             raise TransferDenied("max_size", f"size {size} bytes exceeds the limit of {limit} bytes", transfer=transfer)

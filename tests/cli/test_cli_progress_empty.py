@@ -8,10 +8,10 @@ import re
 import pytest
 from rich.console import Console
 
+from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
 from remote_store_transfer.cli.progress import ProgressBar
 from remote_store_transfer.cli.tree_progress import TreeProgress
 from remote_store_transfer.context import Endpoint, TransferContext
-from remote_store_transfer.tree.batch import Batch, FileOutcome, TreeResult
 
 
 def console() -> Console:

@@ -26,6 +26,15 @@ import click
 
 from remote_store_transfer.audit.chain import chain_head
 from remote_store_transfer.audit.logs import verify_logs
+from remote_store_transfer.exitcodes import (
+    EXIT_DENIED,
+    EXIT_ERROR,
+    EXIT_INTEGRITY,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,24 +55,6 @@ __all__ = [
 
 PROG = "python -m remote_store_transfer.audit"
 """The program name of :func:`main` (under ``remote-store-transfer`` it is that command's)."""
-
-# The codes of the main command line (remote_store_transfer.cli.report), which this package does not
-# import (the CLI imports it); tests/plugins/test_audit_cli.py checks that they agree.
-EXIT_OK = 0
-"""Every chain intact, every batch complete; or the head printed."""
-EXIT_ERROR = 1
-"""Any other error: a FILE that cannot be read for another reason than the two below."""
-EXIT_USAGE = 2
-"""A bad option or argument: unknown option, no FILE, ``--key-env`` unset, a malformed anchor or head."""
-EXIT_NOT_FOUND = 3
-"""A FILE or HEAD_FILE does not exist."""
-EXIT_DENIED = 5
-"""A FILE or HEAD_FILE may not be read."""
-EXIT_INTEGRITY = 6
-"""A broken chain, an incomplete batch, a log that does not hold the anchor or head; for ``head``, a damaged last
-record."""
-EXIT_INTERRUPTED = 130
-"""Interrupted by Ctrl-C (SIGINT)."""
 
 EXIT_CODES_HELP = """\b
 Exit codes:

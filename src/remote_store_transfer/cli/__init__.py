@@ -12,17 +12,13 @@ import functools
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from remote_store_transfer import __version__, download, plugin_manager, transfer, upload
 from remote_store_transfer.audit.cli import audit as audit_cli
-from remote_store_transfer.cli.progress import CallRecorder, ProgressBar, SourceSize, stderr_console
 from remote_store_transfer.cli.report import (
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -35,13 +31,13 @@ from remote_store_transfer.cli.report import (
     exit_code_for,
     print_error,
 )
+from remote_store_transfer.cli.session import OPTION_NAMES, Options, Session
 from remote_store_transfer.cli.stdio import STDIN, STDOUT, stdio_store
 from remote_store_transfer.cli.stores import (
     CONNECT_TIMEOUT,
     STORES_ENV,
     Location,
     StoreLookupError,
-    Stores,
     atomic_writes,
     parse_location,
 )
@@ -49,11 +45,9 @@ from remote_store_transfer.cli.tree import Command, TreeArgs, reject_tree_option
 from remote_store_transfer.cli.verbosity import configure_logging
 
 if TYPE_CHECKING:
-    from remote_store import Store
-
     from remote_store_transfer.plugin.manager import PluginInfo
 
-__all__ = ["Session", "cli", "main"]
+__all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,185 +64,6 @@ class Failed(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
-
-
-@dataclass(frozen=True)
-class Options:
-    """The options every transfer command shares (what :func:`_bundled` hands it as ``opts``).
-
-    Attributes:
-        config: ``--config`` (or ``None``).
-        quiet: ``--quiet``: no bar, no summary line.
-        as_json: ``--json``: one JSON object per operation on stdout.
-        debug: ``--debug``: print tracebacks.
-        connect_timeout: ``--connect-timeout``: seconds per connection attempt to an S3 or SFTP store.
-    """
-
-    config: str | None = None
-    quiet: bool = False
-    as_json: bool = False
-    debug: bool = False
-    connect_timeout: float = CONNECT_TIMEOUT
-
-
-_OPTION_NAMES = tuple(field.name for field in fields(Options))
-
-
-class Session:
-    """What one transfer command needs: its options, its stores and its plugins.
-
-    Args:
-        opts: The shared options.
-        data_on_stdout: stdout carries the data (``download SRC -``): the summary line and JSON go to stderr.
-    """
-
-    def __init__(self, opts: Options, *, data_on_stdout: bool = False) -> None:
-        self.stores = Stores(opts.config, connect_timeout=opts.connect_timeout)
-        self._names: list[str] = []  # the stores this command asked for, in order
-        self._unreachable: BaseException | None = None  # the size lookup could not reach the source
-        self.quiet = quiet = opts.quiet
-        self.as_json = opts.as_json
-        self.debug = opts.debug
-        self.data_on_stdout = data_on_stdout
-        self.recorder = CallRecorder()
-        self.source_size = SourceSize()
-        console = stderr_console()
-        self.bar = ProgressBar(console) if console.is_terminal and not console.is_dumb_terminal and not quiet else None
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stores.close()
-
-    @contextmanager
-    def plugins(self) -> Iterator[None]:
-        """Register the recorder, the size lookup (and the bar) in the process-wide manager for the block."""
-        pm = plugin_manager()
-        mine: list[object] = [self.recorder, self.source_size] + ([self.bar] if self.bar is not None else [])
-        for plugin in mine:
-            pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
-        try:
-            yield
-        finally:
-            for plugin in mine:
-                pm.unregister(plugin)
-
-    def store(self, location: Location) -> Store:
-        """The store of a ``NAME:PATH`` location (raises :class:`StoreLookupError`)."""
-        assert location.store is not None, location
-        store = self.stores.get(location.store, location.text)
-        if location.store not in self._names:
-            self._names.append(location.store)
-        return store
-
-    def size_of(self, store: Store, path: str) -> int | None:
-        """The size of the source *path*: one metadata call (``None`` if unknown or on error).
-
-        It sizes the bar and lets the core tell a source that ends early from a complete one.
-        """
-        from remote_store import BackendUnavailable  # noqa: PLC0415 -- keep the top short
-
-        try:
-            return store.get_file_info(path).size
-        except BackendUnavailable as exc:  # the call would only wait as long again: run() reports this one
-            self._unreachable = exc
-            return None
-        except Exception:  # noqa: BLE001 -- the transfer itself will report the real error
-            return None
-
-    def _reachable_or_raise(self) -> None:
-        """Raise the error of the size lookup that could not reach its store (once)."""
-        error, self._unreachable = self._unreachable, None
-        if error is not None:
-            raise error
-
-    def run(
-        self,
-        operation: str,
-        source: str,
-        destination: str,
-        call: Callable[[], None],
-        *,
-        total: int | None = None,
-        label: str = "",
-        partial: str | None = None,
-        classify: Callable[[BaseException], BaseException] | None = None,
-    ) -> Outcome:
-        """Run one operation with the plugins registered; report it; return its outcome.
-
-        *total* is the source's size when the caller looked it up
-        (:meth:`size_of`): it sizes the bar and becomes ``context.size``.
-        Errors are reported (one line on stderr, the traceback with ``--debug``);
-        ``KeyboardInterrupt`` is caught too (exit code 130). *partial* is the
-        destination of a non-atomic write (named after a failure: it may hold
-        a partial file); *classify* turns a destination's error into a
-        :class:`DestinationError`.
-        """
-        outcome = Outcome(operation, source, destination)
-        self.recorder.reset()
-        self.source_size.expect(total)
-        if self.bar is not None:
-            self.bar.expect(label or operation, total)
-        started = time.perf_counter()
-        try:
-            self._reachable_or_raise()
-            with self.plugins():
-                call()
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported below, with its exit code
-            outcome.error = classify(exc) if classify is not None and isinstance(exc, Exception) else exc
-            outcome.error = self.stores.unreachable(outcome.error, self._names)
-        outcome.seconds = time.perf_counter() - started
-        outcome.bytes = self.recorder.bytes_transferred
-        if partial is not None and outcome.error is not None and _may_leave_partial(outcome):
-            outcome.partial = partial
-        self.report(outcome)
-        return outcome
-
-    def report(self, outcome: Outcome) -> None:
-        """Print *outcome*: the JSON object or summary line on stdout (stderr with ``-``), the error line on stderr."""
-        if self.as_json:
-            click.echo(outcome.as_json(), err=self.data_on_stdout)
-        elif outcome.ok and not self.quiet:
-            click.echo(outcome.as_line(), err=self.data_on_stdout)
-        error = outcome.error
-        if error is None:
-            return
-        if isinstance(error, KeyboardInterrupt):
-            click.echo(f"{PROG}: interrupted: {outcome.operation} {outcome.source} -> {outcome.destination}", err=True)
-            self._report_partial(outcome)
-            return
-        from remote_store import AlreadyExists, NotFound  # noqa: PLC0415 -- keep the top short
-
-        if isinstance(error, DestinationError):
-            where = outcome.destination
-        elif isinstance(error, NotFound | FileNotFoundError):
-            where = outcome.source
-        elif isinstance(error, AlreadyExists | FileExistsError):
-            where = outcome.destination
-        else:
-            where = f"{outcome.source} -> {outcome.destination}"
-        print_error(f"{outcome.operation} {where}", error, debug=self.debug)
-        self._report_partial(outcome)
-
-    @staticmethod
-    def _report_partial(outcome: Outcome) -> None:
-        if outcome.partial is not None:
-            click.echo(
-                f"{PROG}: error: {outcome.operation}: the partial file {outcome.partial} may be left behind "
-                "(written with --no-atomic or into a store that cannot write atomically)",
-                err=True,
-            )
-
-
-def _may_leave_partial(outcome: Outcome) -> bool:
-    """Whether a failed non-atomic write may have left a partial destination: bytes moved, or Ctrl-C."""
-    from remote_store import AlreadyExists  # noqa: PLC0415 -- keep the top short
-
-    error = outcome.error
-    if isinstance(error, AlreadyExists | FileExistsError | DestinationError):
-        return False
-    return outcome.bytes > 0 or isinstance(error, KeyboardInterrupt)
 
 
 _VERBOSITY = "remote_store_transfer.verbosity"
@@ -348,7 +163,7 @@ def _bundled(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts = Options(**{name: kwargs.pop(name) for name in _OPTION_NAMES})
+        opts = Options(**{name: kwargs.pop(name) for name in OPTION_NAMES})
         return func(*args, opts=opts, **kwargs)
 
     return wrapper  # type: ignore[return-value]

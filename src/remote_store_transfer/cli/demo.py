@@ -23,7 +23,7 @@ from remote_store_transfer import download, transfer, upload
 from remote_store_transfer.cli.report import EXIT_INTEGRITY, EXIT_OK, PROG, format_bytes
 
 if TYPE_CHECKING:
-    from remote_store_transfer.cli import Session
+    from remote_store_transfer.cli.session import Session
 
 __all__ = ["run_demo"]
 

@@ -18,6 +18,17 @@ from remote_store_transfer.errors import (
     TransferDenied,
     TreeOverlapError,
 )
+from remote_store_transfer.exitcodes import (
+    EXIT_DENIED,
+    EXIT_DESTINATION,
+    EXIT_ERROR,
+    EXIT_EXISTS,
+    EXIT_INTEGRITY,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -44,29 +55,6 @@ __all__ = [
 ]
 
 PROG = "remote-store-transfer"
-
-EXIT_OK = 0
-"""Success."""
-EXIT_ERROR = 1
-"""Any other error (a store error, a plugin that failed to load, ...)."""
-EXIT_USAGE = 2
-"""Bad command line or configuration: unknown option, unknown store name, no registry, bad plugin config,
-a store whose ``${VAR}`` is unset, a memory store, a folder copied into itself."""
-EXIT_NOT_FOUND = 3
-"""The source does not exist (``NotFound``, ``FileNotFoundError``)."""
-EXIT_EXISTS = 4
-"""The destination exists and ``--overwrite`` was not given (``AlreadyExists``, ``FileExistsError``)."""
-EXIT_DENIED = 5
-"""Denied: by a plugin, built-in ``policy`` or third-party (``TransferDenied``), or by the store or file system
-(``PermissionDenied``)."""
-EXIT_INTEGRITY = 6
-"""Integrity failure: a verifier rejected the transfer (``IntegrityError``), the source ended early
-(``IncompleteTransferError``), an audit chain is broken, or a batch's file records are missing."""
-EXIT_DESTINATION = 7
-"""The destination cannot be written: a missing bucket or container, a local destination the process may not
-write or that is a folder, a local parent that cannot be made (:class:`DestinationError`)."""
-EXIT_INTERRUPTED = 130
-"""Interrupted by Ctrl-C (SIGINT)."""
 
 EXIT_CODES_HELP = """\b
 Exit codes:

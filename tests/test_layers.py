@@ -142,3 +142,14 @@ def test_every_built_in_plugin_name_has_a_class() -> None:
     from remote_store_transfer.plugin import PLUGIN_NAMES
 
     assert tuple(config._CLASSES) == PLUGIN_NAMES
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md names each module by its path, and names none that does not exist."""
+    import re
+
+    page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = {path for path in re.findall(r"`((?:[a-z_]+/)*[a-z_]+\.py)`", page) if not path.startswith("tests/")}
+    files = {path.relative_to(ROOT).as_posix() for path in ROOT.rglob("*.py")}
+    assert files - named == set(), "modules the page does not name"
+    assert named - files == set(), "paths on the page that are not modules"

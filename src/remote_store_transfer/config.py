@@ -284,7 +284,7 @@ def _plugin_class(name: str, *, file: str | None) -> type:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = ' (install the extra: pip install "remote-store-transfer[otel]")' if name == "otel" else ""
+        hint = ' (install the extra from a clone: pip install ".[otel]")' if name == "otel" else ""
         raise ConfigError(f"cannot import the plugin: {exc}{hint}", file=file, key=f"plugins.{name}") from exc
     cls: type = getattr(module, class_name)
     return cls

@@ -132,4 +132,4 @@ def test_the_package_works_without_opentelemetry(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "ConfigError: plugin configuration: plugins.otel: cannot import the plugin" in result.stdout
-    assert "remote-store-transfer[otel]" in result.stdout
+    assert 'pip install ".[otel]"' in result.stdout

@@ -1,6 +1,6 @@
 """The built-in ``otel`` plugin: an OpenTelemetry span per transfer, a byte counter and a duration histogram.
 
-Needs the optional extra: ``pip install "remote-store-transfer[otel]"``.
+Needs the optional extra: ``pip install ".[otel]"`` in a clone of the repository (the package is not on PyPI yet).
 This module imports ``opentelemetry`` at the top; nothing else in the
 package imports it, so the package works without the extra (enabling
 ``otel`` without it raises :class:`~remote_store_transfer.ConfigError`).

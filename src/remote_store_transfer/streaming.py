@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import logging
 import os
 import stat
@@ -79,8 +80,8 @@ class ChunkReader:
     def readinto(self, buffer: Any) -> int:
         n: int | None = self._inner.readinto(buffer)  # type: ignore[attr-defined]
         if n:
-            with memoryview(buffer) as view:
-                self._seen(view.cast("B")[:n].toreadonly())
+            with memoryview(buffer) as view:  # a copy: the caller may refill its buffer before the next on_chunk
+                self._seen(view.cast("B")[:n].tobytes())
         elif n == 0 and len(buffer):
             self._ended()
         return n or 0
@@ -252,17 +253,18 @@ def download(
         batch=batch,
     )
     on_chunk = dispatch.chunk if on_progress is not None or dispatch.chunk_observers else None
+    buffers = 2 if dispatch.chunk_observers else 1  # plugins see the data: keep each chunk until the next on_chunk
 
     def move() -> None:
         stream = store.read(remote_path)
         try:  # the remote stream is closed whatever happens (XFER-010)
             if atomic:
-                _write_local_atomic(stream, dest, overwrite, context, on_chunk)
+                _write_local_atomic(stream, dest, overwrite, context, on_chunk, buffers)
             else:
                 # Without overwrite, created exclusively: a file (or a dangling symlink) that appeared since the
                 # check above is never overwritten nor followed.
                 with open(dest, "wb" if overwrite else "xb") as fh:
-                    _copy(stream, fh, context, on_chunk)
+                    _copy(stream, fh, context, on_chunk, buffers)
         except FileNotFoundError as exc:
             folder = os.path.dirname(os.path.abspath(dest))
             if exc.filename is not None and not os.path.isdir(folder):  # not the store's error: the local side's
@@ -274,18 +276,25 @@ def download(
     _run(dispatch, context, move)
 
 
-def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: OnChunk | None) -> None:
-    """The download loop: 1 MiB reads of *stream*; ``on_chunk`` for each (as upstream's callback), then write it."""
+def _copy(
+    stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: OnChunk | None, buffers: int = 1
+) -> None:
+    """The download loop: 1 MiB reads of *stream*; ``on_chunk`` for each (as upstream's callback), then write it.
+
+    With ``readinto``, the chunks take turns in *buffers* reused buffers: with two, a chunk stays unchanged
+    until the next ``on_chunk`` returns (a plugin's hashing thread may still be reading it meanwhile).
+    """
     write = fh.write
     if isinstance(stream, io.BufferedIOBase | io.RawIOBase):
-        # readinto a reused buffer: no new bytes object per chunk.
-        buffer = bytearray(CHUNK_SIZE)
-        with memoryview(buffer) as view, view.toreadonly() as chunks:
-            while n := stream.readinto(view):
-                context.bytes_transferred += n
-                if on_chunk is not None:
-                    on_chunk(context, n, chunks[:n])
-                write(view[:n])
+        views = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(buffers)]
+        for view in itertools.cycle(views):
+            n = stream.readinto(view)
+            if not n:
+                break
+            context.bytes_transferred += n
+            if on_chunk is not None:
+                on_chunk(context, n, view[:n].toreadonly())
+            write(view[:n])
     else:
         while data := stream.read(CHUNK_SIZE):
             context.bytes_transferred += len(data)
@@ -296,7 +305,7 @@ def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: 
 
 
 def _write_local_atomic(
-    stream: IO[bytes], dest: str, overwrite: bool, context: TransferContext, on_chunk: OnChunk | None
+    stream: IO[bytes], dest: str, overwrite: bool, context: TransferContext, on_chunk: OnChunk | None, buffers: int
 ) -> None:
     """Download into a temp file beside *dest*, then move it into place; never leave a partial file."""
     directory, name = os.path.split(os.path.abspath(dest))
@@ -307,7 +316,7 @@ def _write_local_atomic(
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with open(fd, "wb") as fh:
-            _copy(stream, fh, context, on_chunk)
+            _copy(stream, fh, context, on_chunk, buffers)
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:

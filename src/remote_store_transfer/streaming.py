@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
+from remote_store_transfer.capturing import active as capture_active
 from remote_store_transfer.capturing import record as capture_record
 from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import IncompleteTransferError
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from remote_store_transfer.plugin.manager import Dispatch
     from remote_store_transfer.tree.batch import Batch
 
-__all__ = ["CHUNK_SIZE", "ChunkReader", "download", "transfer", "upload"]
+__all__ = ["CHUNK_SIZE", "ChunkReader", "ProgressReader", "download", "transfer", "upload"]
 
 log = logging.getLogger("remote_store_transfer")
 
@@ -111,6 +112,29 @@ class ChunkReader:
         _check_complete(self._context, self._context.bytes_transferred)
 
 
+class ProgressReader(ChunkReader):
+    """A :class:`ChunkReader` for a call that nothing but the caller's ``on_progress`` observes: no context.
+
+    Calls ``on_progress(nbytes)`` for every non-empty read, as the ``progress``
+    plugin would, and counts the bytes in :attr:`received` (for an error's note).
+    """
+
+    __slots__ = ("_on_progress", "received")
+
+    def __init__(self, inner: IO[bytes], on_progress: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._on_progress = on_progress
+        self.received = 0
+
+    def _seen(self, data: bytes | memoryview) -> None:
+        nbytes = len(data)
+        self.received += nbytes
+        self._on_progress(nbytes)
+
+    def _ended(self) -> None:
+        """No size is known on this path: nothing to check."""
+
+
 def _check_complete(context: TransferContext, received: int | None, *, written: bool = False) -> None:
     """Raise :class:`IncompleteTransferError` when the source ended before ``context.size`` bytes.
 
@@ -149,9 +173,9 @@ def _writer(store: Store, atomic: bool, metadata: Mapping[str, str] | None) -> C
     return functools.partial(write, metadata=metadata) if metadata else write
 
 
-def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None]) -> None:
-    """``pre_transfer``, then *move* the data, then ``post_transfer``; errors per the hook spec."""
-    capture_record(context)  # hands the context to the caller's capture() block, if any
+def _begin(dispatch: Dispatch, context: TransferContext) -> None:
+    """Hand *context* to the caller's ``capture()`` blocks, then run ``pre_transfer`` (errors per the hook spec)."""
+    capture_record(context)
     if dispatch.pre is not None:
         try:
             dispatch.pre(context=context)
@@ -159,17 +183,20 @@ def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None])
             exc.add_note(f"in pre_transfer of {context.describe()}: nothing was read or written")
             _finish(dispatch, context, exc)
             raise
-    try:
-        move()
-    except BaseException as exc:
-        exc.add_note(f"during {context.describe()} after {context.bytes_transferred} bytes")
-        _finish(dispatch, context, exc)
-        raise
-    if dispatch.post:
-        error = _finish(dispatch, context, None)
-        if error is not None:
-            error.add_note(f"in post_transfer of {context.describe()}, after {context.bytes_transferred} bytes moved")
-            raise error
+
+
+def _failed(dispatch: Dispatch, context: TransferContext, exc: BaseException) -> None:
+    """The data did not all move: say where it stopped, then ``post_transfer`` with *exc* (the caller re-raises)."""
+    exc.add_note(f"during {context.describe()} after {context.bytes_transferred} bytes")
+    _finish(dispatch, context, exc)
+
+
+def _end(dispatch: Dispatch, context: TransferContext) -> None:
+    """The data moved: ``post_transfer``, raising the first error it raised."""
+    error = _finish(dispatch, context, None)
+    if error is not None:
+        error.add_note(f"in post_transfer of {context.describe()}, after {context.bytes_transferred} bytes moved")
+        raise error
 
 
 def upload(
@@ -191,7 +218,7 @@ def upload(
     """
     path = os.fsdecode(local_path)  # bytes paths too (undecodable bytes as surrogates): str from here on
     with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
-        refuse_same_file(Endpoint(None, path), Endpoint(store, remote_path), "upload")
+        refuse_same_file(None, path, store, remote_path, "upload")
         context = TransferContext(
             "upload",
             Endpoint(None, path),
@@ -203,8 +230,8 @@ def upload(
             batch=batch,
         )
         write = _writer(store, atomic, metadata)
-
-        def move() -> None:
+        _begin(dispatch, context)
+        try:
             # Nothing observes chunks: the open file goes straight to the store (XFER-002). Not with atomic: the
             # early-end check must run inside write_atomic, before the commit, so a file cut short never
             # replaces the good copy.
@@ -218,8 +245,11 @@ def upload(
                 source = cast("BinaryIO", ChunkReader(fh, context, dispatch.chunk))
                 context.write_result = write(remote_path, source, overwrite=overwrite)
                 _check_complete(context, context.bytes_transferred, written=True)
-
-        _run(dispatch, context, move)
+        except BaseException as exc:
+            _failed(dispatch, context, exc)
+            raise
+        if dispatch.post:
+            _end(dispatch, context)
 
 
 def download(
@@ -239,7 +269,7 @@ def download(
     *size* (``context.size``: the source's size from the tree's listing) and *batch* are for the tree calls.
     """
     dest = os.fsdecode(local_path)  # bytes paths too: str from here on
-    refuse_same_file(Endpoint(store, remote_path), Endpoint(None, dest), "download")
+    refuse_same_file(store, remote_path, None, dest, "download")
     if not overwrite and os.path.exists(dest):  # before store.read() (XFER-008)
         raise FileExistsError(f"Local file already exists: {dest}")
     context = TransferContext(
@@ -255,7 +285,8 @@ def download(
     on_chunk = dispatch.chunk if on_progress is not None or dispatch.chunk_observers else None
     buffers = 2 if dispatch.chunk_observers else 1  # plugins see the data: keep each chunk until the next on_chunk
 
-    def move() -> None:
+    _begin(dispatch, context)
+    try:
         stream = store.read(remote_path)
         try:  # the remote stream is closed whatever happens (XFER-010)
             if atomic:
@@ -272,8 +303,11 @@ def download(
             raise
         finally:
             stream.close()
-
-    _run(dispatch, context, move)
+    except BaseException as exc:
+        _failed(dispatch, context, exc)
+        raise
+    if dispatch.post:
+        _end(dispatch, context)
 
 
 def _copy(
@@ -363,7 +397,27 @@ def transfer(
 
     *size*, *metadata* and *batch* are for the tree calls (see :func:`upload` and :func:`download`).
     """
-    refuse_same_file(Endpoint(src_store, src_path), Endpoint(dst_store, dst_path), "transfer")
+    refuse_same_file(src_store, src_path, dst_store, dst_path, "transfer")
+    if dispatch.unobserved and size is None and metadata is None and not capture_active():
+        # No hook and no capture() sees this call: no context to build (per-call cost); on_progress called directly.
+        reader = None
+        try:
+            stream = src_store.read(src_path)
+            try:  # the source stream is closed whatever happens (XFER-015)
+                write = dst_store.write_atomic if atomic else dst_store.write
+                if on_progress is None:
+                    write(dst_path, stream, overwrite=overwrite)  # unwrapped (XFER-012)
+                else:
+                    reader = ProgressReader(stream, on_progress)
+                    write(dst_path, cast("BinaryIO", reader), overwrite=overwrite)
+            finally:
+                stream.close()
+        except BaseException as exc:
+            ends = f"{Endpoint(src_store, src_path).describe()} -> {Endpoint(dst_store, dst_path).describe()}"
+            exc.add_note(f"during transfer {ends} after {0 if reader is None else reader.received} bytes")
+            raise
+        return
+    write = _writer(dst_store, atomic, metadata)
     context = TransferContext(
         "transfer",
         Endpoint(src_store, src_path),
@@ -374,9 +428,9 @@ def transfer(
         atomic=atomic,
         batch=batch,
     )
-    write = _writer(dst_store, atomic, metadata)
 
-    def move() -> None:
+    _begin(dispatch, context)
+    try:
         stream = src_store.read(src_path)
         try:  # the source stream is closed whatever happens (XFER-015)
             # Unwrapped when nothing observes chunks (XFER-012); with atomic and a known size, wrapped so that
@@ -391,5 +445,8 @@ def transfer(
                 _check_complete(context, context.bytes_transferred, written=True)
         finally:
             stream.close()
-
-    _run(dispatch, context, move)
+    except BaseException as exc:
+        _failed(dispatch, context, exc)
+        raise
+    if dispatch.post:
+        _end(dispatch, context)

@@ -55,7 +55,7 @@ class PipelinedHasher:
     :meth:`feed` or by :meth:`hexdigest`: it never vanishes.
     """
 
-    __slots__ = ("_done", "_error", "_hasher", "_in_flight", "_inline_left", "_mutable", "_thread", "_todo")
+    __slots__ = ("_done", "_error", "_hasher", "_held", "_in_flight", "_inline_left", "_mutable", "_thread", "_todo")
 
     def __init__(self, hasher: hashlib._Hash, size: int | None = None) -> None:
         """*size*: the number of bytes expected, when known (``context.size``)."""
@@ -71,6 +71,8 @@ class PipelinedHasher:
         self._mutable = False
         """The last chunk handed over may change once the next feed() returns: that feed() waits for it."""
         self._error: BaseException | None = None
+        self._held: tuple[memoryview | bytes | None, ...] = (None,)
+        """The last two chunks handed over, hashed or not (those in flight are among them)."""
 
     def feed(self, data: memoryview | bytes) -> None:
         """Hash *data* after the chunks fed before it.
@@ -95,6 +97,7 @@ class PipelinedHasher:
         self._todo.put(data)
         self._in_flight += 1
         self._mutable = not isinstance(data, bytes)
+        self._held = (self._held[-1], data)  # always the last two: memory does not depend on the thread's timing
 
     def hexdigest(self) -> str:
         """End the thread and return the digest of every chunk fed.
@@ -113,6 +116,7 @@ class PipelinedHasher:
             self._thread = None
             self._todo.put(None)  # first, so that the thread ends even if the join below is interrupted
             thread.join()
+            self._held = (None,)
 
     def _start(self) -> None:
         thread = threading.Thread(target=self._work, name=THREAD_NAME, daemon=True)

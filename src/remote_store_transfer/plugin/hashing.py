@@ -133,6 +133,7 @@ class PipelinedHasher:
                 exc.add_note("raised while hashing on the integrity plugin's thread")
                 self._error = exc
             finally:
+                data = None  # hold no chunk while waiting for the next: only those in flight (memory stays flat)
                 done(None)
 
     def _raise_error(self) -> None:

@@ -17,6 +17,7 @@ from remote_store import Store
 from remote_store.backends import LocalBackend
 
 from remote_store_transfer import TransferManager, hookimpl
+from remote_store_transfer.plugin.integrity import IntegrityPlugin
 
 MiB = 1_048_576
 SMALL, LARGE = 16 * MiB, 128 * MiB
@@ -66,7 +67,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 @pytest.mark.spec("XFER-007")
 @pytest.mark.spec("XFER-012")
 @pytest.mark.parametrize("operation", ["upload", "download", "transfer"])
-@pytest.mark.parametrize("observed", [False, True], ids=["no-observer", "on_progress+plugin"])
+@pytest.mark.parametrize(
+    "observed", [False, True, "integrity"], ids=["no-observer", "on_progress+plugin", "integrity-thread"]
+)
 def test_peak_memory_does_not_grow_with_file_size(operation, observed, files, tmp_path):
     peaks = {}
     for size, path in files.items():
@@ -74,8 +77,11 @@ def test_peak_memory_does_not_grow_with_file_size(operation, observed, files, tm
         root.mkdir()
         store = Store(backend=LocalBackend(root=str(root)))
         plugin = Digest()
-        manager = TransferManager([plugin] if observed else [])
-        progress = [] if observed else None
+        if observed == "integrity":  # the hashing thread holds chunks too (both sizes are hashed on it)
+            manager, progress = TransferManager([IntegrityPlugin()]), None
+        else:
+            manager = TransferManager([plugin] if observed else [])
+            progress = [] if observed else None
         kwargs = {"on_progress": progress.append} if progress is not None else {}
         if operation != "upload":
             TransferManager().upload(store, path, "src.bin")
@@ -85,7 +91,7 @@ def test_peak_memory_does_not_grow_with_file_size(operation, observed, files, tm
             "transfer": lambda: manager.transfer(store, "src.bin", store, "dst.bin", **kwargs),
         }
         peaks[size] = _peak(calls[operation])
-        if observed:
+        if progress is not None:
             assert plugin.seen == size and sum(progress) == size
     assert peaks[LARGE] - peaks[SMALL] <= ALLOWED_GROWTH, peaks
     assert peaks[LARGE] < 4 * MiB, peaks  # a couple of buffers, never the file

@@ -54,6 +54,13 @@ def capture() -> Iterator[list[TransferContext]]:
         _active.reset(token)
 
 
+active = _active.get
+"""``active()``: the lists of the enclosing ``capture()`` blocks, outermost first; empty outside any.
+
+A call made inside one must build its context even when no plugin needs it. (A C function: no Python frame.)
+"""
+
+
 def record(context: TransferContext) -> None:
     """Append *context* to every active capture (called by the core once per call)."""
     for transfers in _active.get():

@@ -16,35 +16,34 @@ import os
 import weakref
 from typing import TYPE_CHECKING
 
+from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import SameFileError
 
 if TYPE_CHECKING:
     from remote_store import Store
 
-    from remote_store_transfer.endpoint import Endpoint
-
 __all__ = ["refuse_same_file", "same_backend"]
 
 
-_places: weakref.WeakKeyDictionary[Store, tuple[str | None, str]] = weakref.WeakKeyDictionary()
+_places: dict[int, tuple[str | None, str, weakref.ref[Store]]] = {}
+"""``id(store)`` -> ``(kind, native root, weak reference)``; an entry goes when its store does."""
 
 
-def _place(store: Store) -> tuple[str | None, str]:
-    """``(kind, native root)`` of *store*, looked up once per store: it is on every call's path."""
+def _place(store: Store) -> tuple[str | None, str, weakref.ref[Store]]:
+    """``(kind, native root, _)`` of *store*, looked up once per store: it is on every call's path.
+
+    Keyed by ``id()``: ``Store.__hash__`` and ``__eq__`` are Python code, a plain ``dict`` lookup is not.
+    """
+    place = _places.get(id(store))
+    if place is not None:
+        return place
     try:
-        return _places[store]
-    except KeyError:
-        pass
-    try:
-        place: tuple[str | None, str] = (store.resolve("").kind, store.native_path("").strip("/"))
+        kind, root = store.resolve("").kind, store.native_path("").strip("/")
     except Exception:  # noqa: BLE001 -- a store that cannot say where it is: never provably the same place
-        place = (None, "")
-    _places[store] = place
+        kind, root = None, ""
+    key = id(store)
+    place = _places[key] = (kind, root, weakref.ref(store, lambda _: _places.pop(key, None)))
     return place
-
-
-def _kind(store: Store) -> str | None:
-    return _place(store)[0]
 
 
 def _root(store: Store) -> str:
@@ -78,39 +77,64 @@ def _same_local_file(a: str, b: str) -> bool:
         return False
 
 
-def refuse_same_file(source: Endpoint, destination: Endpoint, operation: str) -> None:
-    """Raise :class:`SameFileError` when *destination* is the very file *source* is.
+def refuse_same_file(
+    src_store: Store | None, src_path: str, dst_store: Store | None, dst_path: str, operation: str
+) -> None:
+    """Raise :class:`SameFileError` when the destination is the very file the source is.
 
+    Each end is a store and a path in it, or ``None`` and a local path.
     Cheap on the common path (it runs on every call): the stores' kinds are
-    looked up once per store, and two store paths are compared only when
-    their last segments match (the same store file has the same name; only
-    local files have other names, through links).
+    looked up once per store, two stores that can never share a file
+    (other kinds, other backends) are remembered as such, and two store
+    paths are compared only when their last segments match (the same store
+    file has the same name; only local files have other names, through links).
 
     Raises:
         SameFileError: Naming both ends, before anything is opened for writing.
     """
-    src_store, dst_store = source.store, destination.store
-    src_kind = "local" if src_store is None else _kind(src_store)
-    dst_kind = "local" if dst_store is None else _kind(dst_store)
+    if (id(src_store), id(dst_store)) in _apart:
+        return
+    src_kind = "local" if src_store is None else _place(src_store)[0]
+    dst_kind = "local" if dst_store is None else _place(dst_store)[0]
     if src_kind is None or src_kind != dst_kind:
+        if src_store is not None and dst_store is not None:
+            _remember_apart(src_store, dst_store)
         return
     if src_kind == "local":
-        same = _same_local_file(_native(source), _native(destination))
+        same = _same_local_file(_native(src_store, src_path), _native(dst_store, dst_path))
     else:
         assert src_store is not None
         assert dst_store is not None
-        if source.path.rstrip("/").rpartition("/")[2] != destination.path.rstrip("/").rpartition("/")[2]:
+        if not same_backend(src_store, dst_store):
+            _remember_apart(src_store, dst_store)
             return
-        same = _native(source).strip("/") == _native(destination).strip("/") and same_backend(src_store, dst_store)
+        if src_path.rstrip("/").rpartition("/")[2] != dst_path.rstrip("/").rpartition("/")[2]:
+            return
+        same = _native(src_store, src_path).strip("/") == _native(dst_store, dst_path).strip("/")
     if same:
+        source, destination = Endpoint(src_store, src_path), Endpoint(dst_store, dst_path)
         raise SameFileError(operation, source.describe(), destination.describe())
 
 
-def _native(end: Endpoint) -> str:
+_apart: dict[tuple[int, int], tuple[weakref.ref[Store], weakref.ref[Store]]] = {}
+"""``(id(source store), id(destination store))`` of the pairs that can never hold the same file:
+of different kinds, or (not local) on different backends. An entry goes when either store does."""
+
+
+def _remember_apart(src_store: Store, dst_store: Store) -> None:
+    key = (id(src_store), id(dst_store))
+
+    def forget(_: object) -> None:
+        _apart.pop(key, None)
+
+    _apart[key] = (weakref.ref(src_store, forget), weakref.ref(dst_store, forget))
+
+
+def _native(store: Store | None, path: str) -> str:
     """The physical path of one end: the local path, or the store's native path of it ("" if it refuses)."""
-    if end.store is None:
-        return end.path
+    if store is None:
+        return path
     try:
-        return end.store.native_path(end.path)
+        return store.native_path(path)
     except Exception:  # noqa: BLE001 -- a path the store refuses fails the call itself, later, with its own error
         return ""

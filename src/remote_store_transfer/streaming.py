@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import logging
 import os
 import stat
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
+from remote_store_transfer.capturing import active as capture_active
 from remote_store_transfer.capturing import record as capture_record
 from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import IncompleteTransferError
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from remote_store_transfer.batch import Batch
     from remote_store_transfer.plugin.manager import Dispatch
 
-__all__ = ["CHUNK_SIZE", "ChunkReader", "download", "transfer", "upload"]
+__all__ = ["CHUNK_SIZE", "ChunkReader", "ProgressReader", "download", "transfer", "upload"]
 
 log = logging.getLogger("remote_store_transfer")
 
@@ -79,8 +81,8 @@ class ChunkReader:
     def readinto(self, buffer: Any) -> int:
         n: int | None = self._inner.readinto(buffer)  # type: ignore[attr-defined]
         if n:
-            with memoryview(buffer) as view:
-                self._seen(view.cast("B")[:n].toreadonly())
+            with memoryview(buffer) as view:  # a copy: the caller may refill its buffer before the next on_chunk
+                self._seen(view.cast("B")[:n].tobytes())
         elif n == 0 and len(buffer):
             self._ended()
         return n or 0
@@ -108,6 +110,29 @@ class ChunkReader:
     def _ended(self) -> None:
         """*inner* reported its end (an empty read of a non-zero size): fail if it is short of ``context.size``."""
         _check_complete(self._context, self._context.bytes_transferred)
+
+
+class ProgressReader(ChunkReader):
+    """A :class:`ChunkReader` for a call that nothing but the caller's ``on_progress`` observes: no context.
+
+    Calls ``on_progress(nbytes)`` for every non-empty read, as the ``progress``
+    plugin would, and counts the bytes in :attr:`received` (for an error's note).
+    """
+
+    __slots__ = ("_on_progress", "received")
+
+    def __init__(self, inner: IO[bytes], on_progress: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._on_progress = on_progress
+        self.received = 0
+
+    def _seen(self, data: bytes | memoryview) -> None:
+        nbytes = len(data)
+        self.received += nbytes
+        self._on_progress(nbytes)
+
+    def _ended(self) -> None:
+        """No size is known on this path: nothing to check."""
 
 
 def _check_complete(context: TransferContext, received: int | None, *, written: bool = False) -> None:
@@ -148,9 +173,9 @@ def _writer(store: Store, atomic: bool, metadata: Mapping[str, str] | None) -> C
     return functools.partial(write, metadata=metadata) if metadata else write
 
 
-def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None]) -> None:
-    """``pre_transfer``, then *move* the data, then ``post_transfer``; errors per the hook spec."""
-    capture_record(context)  # hands the context to the caller's capture() block, if any
+def _begin(dispatch: Dispatch, context: TransferContext) -> None:
+    """Hand *context* to the caller's ``capture()`` blocks, then run ``pre_transfer`` (errors per the hook spec)."""
+    capture_record(context)
     if dispatch.pre is not None:
         try:
             dispatch.pre(context=context)
@@ -158,17 +183,20 @@ def _run(dispatch: Dispatch, context: TransferContext, move: Callable[[], None])
             exc.add_note(f"in pre_transfer of {context.describe()}: nothing was read or written")
             _finish(dispatch, context, exc)
             raise
-    try:
-        move()
-    except BaseException as exc:
-        exc.add_note(f"during {context.describe()} after {context.bytes_transferred} bytes")
-        _finish(dispatch, context, exc)
-        raise
-    if dispatch.post:
-        error = _finish(dispatch, context, None)
-        if error is not None:
-            error.add_note(f"in post_transfer of {context.describe()}, after {context.bytes_transferred} bytes moved")
-            raise error
+
+
+def _failed(dispatch: Dispatch, context: TransferContext, exc: BaseException) -> None:
+    """The data did not all move: say where it stopped, then ``post_transfer`` with *exc* (the caller re-raises)."""
+    exc.add_note(f"during {context.describe()} after {context.bytes_transferred} bytes")
+    _finish(dispatch, context, exc)
+
+
+def _end(dispatch: Dispatch, context: TransferContext) -> None:
+    """The data moved: ``post_transfer``, raising the first error it raised."""
+    error = _finish(dispatch, context, None)
+    if error is not None:
+        error.add_note(f"in post_transfer of {context.describe()}, after {context.bytes_transferred} bytes moved")
+        raise error
 
 
 def upload(
@@ -190,7 +218,7 @@ def upload(
     """
     path = os.fsdecode(local_path)  # bytes paths too (undecodable bytes as surrogates): str from here on
     with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
-        refuse_same_file(Endpoint(None, path), Endpoint(store, remote_path), "upload")
+        refuse_same_file(None, path, store, remote_path, "upload")
         context = TransferContext(
             "upload",
             Endpoint(None, path),
@@ -202,8 +230,8 @@ def upload(
             batch=batch,
         )
         write = _writer(store, atomic, metadata)
-
-        def move() -> None:
+        _begin(dispatch, context)
+        try:
             # Nothing observes chunks: the open file goes straight to the store (XFER-002). Not with atomic: the
             # early-end check must run inside write_atomic, before the commit, so a file cut short never
             # replaces the good copy.
@@ -217,8 +245,11 @@ def upload(
                 source = cast("BinaryIO", ChunkReader(fh, context, dispatch.chunk))
                 context.write_result = write(remote_path, source, overwrite=overwrite)
                 _check_complete(context, context.bytes_transferred, written=True)
-
-        _run(dispatch, context, move)
+        except BaseException as exc:
+            _failed(dispatch, context, exc)
+            raise
+        if dispatch.post:
+            _end(dispatch, context)
 
 
 def download(
@@ -238,7 +269,7 @@ def download(
     *size* (``context.size``: the source's size from the tree's listing) and *batch* are for the tree calls.
     """
     dest = os.fsdecode(local_path)  # bytes paths too: str from here on
-    refuse_same_file(Endpoint(store, remote_path), Endpoint(None, dest), "download")
+    refuse_same_file(store, remote_path, None, dest, "download")
     if not overwrite and os.path.exists(dest):  # before store.read() (XFER-008)
         raise FileExistsError(f"Local file already exists: {dest}")
     context = TransferContext(
@@ -252,17 +283,19 @@ def download(
         batch=batch,
     )
     on_chunk = dispatch.chunk if on_progress is not None or dispatch.chunk_observers else None
+    buffers = 2 if dispatch.chunk_observers else 1  # plugins see the data: keep each chunk until the next on_chunk
 
-    def move() -> None:
+    _begin(dispatch, context)
+    try:
         stream = store.read(remote_path)
         try:  # the remote stream is closed whatever happens (XFER-010)
             if atomic:
-                _write_local_atomic(stream, dest, overwrite, context, on_chunk)
+                _write_local_atomic(stream, dest, overwrite, context, on_chunk, buffers)
             else:
                 # Without overwrite, created exclusively: a file (or a dangling symlink) that appeared since the
                 # check above is never overwritten nor followed.
                 with open(dest, "wb" if overwrite else "xb") as fh:
-                    _copy(stream, fh, context, on_chunk)
+                    _copy(stream, fh, context, on_chunk, buffers)
         except FileNotFoundError as exc:
             folder = os.path.dirname(os.path.abspath(dest))
             if exc.filename is not None and not os.path.isdir(folder):  # not the store's error: the local side's
@@ -270,22 +303,32 @@ def download(
             raise
         finally:
             stream.close()
+    except BaseException as exc:
+        _failed(dispatch, context, exc)
+        raise
+    if dispatch.post:
+        _end(dispatch, context)
 
-    _run(dispatch, context, move)
 
+def _copy(
+    stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: OnChunk | None, buffers: int = 1
+) -> None:
+    """The download loop: 1 MiB reads of *stream*; ``on_chunk`` for each (as upstream's callback), then write it.
 
-def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: OnChunk | None) -> None:
-    """The download loop: 1 MiB reads of *stream*; ``on_chunk`` for each (as upstream's callback), then write it."""
+    With ``readinto``, the chunks take turns in *buffers* reused buffers: with two, a chunk stays unchanged
+    until the next ``on_chunk`` returns (a plugin's hashing thread may still be reading it meanwhile).
+    """
     write = fh.write
     if isinstance(stream, io.BufferedIOBase | io.RawIOBase):
-        # readinto a reused buffer: no new bytes object per chunk.
-        buffer = bytearray(CHUNK_SIZE)
-        with memoryview(buffer) as view, view.toreadonly() as chunks:
-            while n := stream.readinto(view):
-                context.bytes_transferred += n
-                if on_chunk is not None:
-                    on_chunk(context, n, chunks[:n])
-                write(view[:n])
+        views = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(buffers)]
+        for view in itertools.cycle(views):
+            n = stream.readinto(view)
+            if not n:
+                break
+            context.bytes_transferred += n
+            if on_chunk is not None:
+                on_chunk(context, n, view[:n].toreadonly())
+            write(view[:n])
     else:
         while data := stream.read(CHUNK_SIZE):
             context.bytes_transferred += len(data)
@@ -296,7 +339,7 @@ def _copy(stream: IO[bytes], fh: IO[bytes], context: TransferContext, on_chunk: 
 
 
 def _write_local_atomic(
-    stream: IO[bytes], dest: str, overwrite: bool, context: TransferContext, on_chunk: OnChunk | None
+    stream: IO[bytes], dest: str, overwrite: bool, context: TransferContext, on_chunk: OnChunk | None, buffers: int
 ) -> None:
     """Download into a temp file beside *dest*, then move it into place; never leave a partial file."""
     directory, name = os.path.split(os.path.abspath(dest))
@@ -307,7 +350,7 @@ def _write_local_atomic(
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with open(fd, "wb") as fh:
-            _copy(stream, fh, context, on_chunk)
+            _copy(stream, fh, context, on_chunk, buffers)
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:
@@ -354,7 +397,27 @@ def transfer(
 
     *size*, *metadata* and *batch* are for the tree calls (see :func:`upload` and :func:`download`).
     """
-    refuse_same_file(Endpoint(src_store, src_path), Endpoint(dst_store, dst_path), "transfer")
+    refuse_same_file(src_store, src_path, dst_store, dst_path, "transfer")
+    if dispatch.unobserved and size is None and metadata is None and not capture_active():
+        # No hook and no capture() sees this call: no context to build (per-call cost); on_progress called directly.
+        reader = None
+        try:
+            stream = src_store.read(src_path)
+            try:  # the source stream is closed whatever happens (XFER-015)
+                write = dst_store.write_atomic if atomic else dst_store.write
+                if on_progress is None:
+                    write(dst_path, stream, overwrite=overwrite)  # unwrapped (XFER-012)
+                else:
+                    reader = ProgressReader(stream, on_progress)
+                    write(dst_path, cast("BinaryIO", reader), overwrite=overwrite)
+            finally:
+                stream.close()
+        except BaseException as exc:
+            ends = f"{Endpoint(src_store, src_path).describe()} -> {Endpoint(dst_store, dst_path).describe()}"
+            exc.add_note(f"during transfer {ends} after {0 if reader is None else reader.received} bytes")
+            raise
+        return
+    write = _writer(dst_store, atomic, metadata)
     context = TransferContext(
         "transfer",
         Endpoint(src_store, src_path),
@@ -365,9 +428,9 @@ def transfer(
         atomic=atomic,
         batch=batch,
     )
-    write = _writer(dst_store, atomic, metadata)
 
-    def move() -> None:
+    _begin(dispatch, context)
+    try:
         stream = src_store.read(src_path)
         try:  # the source stream is closed whatever happens (XFER-015)
             # Unwrapped when nothing observes chunks (XFER-012); with atomic and a known size, wrapped so that
@@ -382,5 +445,8 @@ def transfer(
                 _check_complete(context, context.bytes_transferred, written=True)
         finally:
             stream.close()
-
-    _run(dispatch, context, move)
+    except BaseException as exc:
+        _failed(dispatch, context, exc)
+        raise
+    if dispatch.post:
+        _end(dispatch, context)

@@ -4,7 +4,10 @@ Enable it with ``enable_plugin("integrity", algorithm="sha256", verify=True)``
 or ``[plugins.integrity]`` in the config file (see ``docs/plugins/integrity.md``).
 
 * ``pre_transfer`` makes a ``hashlib`` hasher; ``on_chunk`` feeds it every
-  chunk, so the digest costs no extra read. With ``check_size`` (the
+  chunk, so the digest costs no extra read. From the second chunk on, the
+  hashing runs on a thread of the transfer's own
+  (:class:`~remote_store_transfer.plugin.hashing.PipelinedHasher`): chunk N is
+  digested while chunk N+1 is read and written. With ``check_size`` (the
   default) it also asks a source store for the file's size
   (``get_file_info``, one metadata call) and sets ``context.size``: the core
   then raises :class:`~remote_store_transfer.IncompleteTransferError` if the
@@ -31,6 +34,7 @@ from remote_store import Capability, checksum
 
 from remote_store_transfer.errors import IntegrityError
 from remote_store_transfer.plugin import hookimpl
+from remote_store_transfer.plugin.hashing import PipelinedHasher
 
 if TYPE_CHECKING:
     from remote_store_transfer.context import Endpoint, TransferContext
@@ -128,16 +132,19 @@ class IntegrityPlugin:
         store, path = context.source.store, context.source.path
         if self.check_size and context.size is None and store is not None and store.supports(Capability.METADATA):
             context.size = store.get_file_info(path).size  # the core fails the call if the source ends short of it
-        context.state[_HASHER_KEY] = hashlib.new(self.algorithm)
+        context.state[_HASHER_KEY] = PipelinedHasher(hashlib.new(self.algorithm), context.size)
 
     @hookimpl
     def on_chunk(self, context: TransferContext, data: memoryview | bytes) -> None:
-        context.state[_HASHER_KEY].update(data)
+        context.state[_HASHER_KEY].feed(data)
 
     @hookimpl(tryfirst=True)
     def post_transfer(self, context: TransferContext, error: BaseException | None) -> None:
-        hasher = context.state.pop(_HASHER_KEY, None)
-        if hasher is None or error is not None:
+        hasher: PipelinedHasher | None = context.state.pop(_HASHER_KEY, None)
+        if hasher is None:
+            return
+        if error is not None:
+            hasher.close()  # the thread ends; no digest of part of a file
             return
         expected = hasher.hexdigest()
         if not self.verify:

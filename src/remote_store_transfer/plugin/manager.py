@@ -104,9 +104,14 @@ class Dispatch:
             ``on_progress``).
         post: ``(plugin name, function, argument names)`` of each
             ``post_transfer`` implementation, in call order.
+        unobserved: ``True`` when only the built-in ``progress`` plugin
+            implements a per-call hook (no ``pre_transfer``, ``post_transfer``
+            nor other ``on_chunk``) and no hook-call monitor is on: a call is
+            then seen by no hook, and its ``on_progress`` may be called
+            directly, without building a context.
     """
 
-    __slots__ = ("chunk", "chunk_observers", "post", "pre")
+    __slots__ = ("chunk", "chunk_observers", "post", "pre", "unobserved")
 
     def __init__(self, pm: pluggy.PluginManager, *, monitored: bool = False) -> None:
         hook = pm.hook
@@ -117,6 +122,8 @@ class Dispatch:
         self.post: tuple[tuple[str, Callable[..., object], tuple[str, ...]], ...] = tuple(
             (_label(i), i.function, i.argnames) for i in reversed(hook.post_transfer.get_hookimpls())
         )
+        only_progress = [i.plugin_name for i in hook.on_chunk.get_hookimpls()] == [progress.NAME]
+        self.unobserved = self.pre is None and not self.post and only_progress and not monitored
 
 
 _CHUNK_ARGS = ("context", "nbytes", "data")

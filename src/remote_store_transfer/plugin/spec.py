@@ -81,8 +81,10 @@ def on_chunk(context: TransferContext, nbytes: int, data: memoryview | bytes) ->
             this chunk.
         nbytes: ``len(data)``; never 0.
         data: The chunk, a read-only bytes-like object (``bytes`` or a
-            read-only ``memoryview``). It is valid only during this call: the
-            buffer behind it is reused, so copy it (``bytes(data)``) to keep it.
+            read-only ``memoryview``). It stays unchanged until the next
+            ``on_chunk`` call of the same transfer has returned (for the last
+            chunk, until ``post_transfer``); after that the buffer behind a
+            ``memoryview`` may be reused, so copy it (``bytes(data)``) to keep it.
 
     Raises:
         Any exception: the transfer is aborted; every stream is closed;

@@ -147,5 +147,5 @@ class Plan:
             size=(size_mib or (8 if quick else 256)) * MiB,
             calls=calls or (500 if quick else 5000),
             s3_size=(s3_size_mib or (4 if quick else 64)) * MiB,
-            mem_sizes=(1 * MiB, 8 * MiB) if quick else (16 * MiB, 128 * MiB),
+            mem_sizes=(8 * MiB, 32 * MiB) if quick else (16 * MiB, 128 * MiB),
         )

@@ -21,12 +21,17 @@ from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, with_connect_timeo
 PREFIX = "remote-store-transfer: error: "
 
 
-def closed_port() -> int:
-    """A port of 127.0.0.1 nobody listens on (bound, then closed)."""
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port of 127.0.0.1 nobody listens on: bound but never listening, so connections are refused.
+
+    The socket stays bound for the whole test, so no server started meanwhile (by another test
+    process on this machine) can take the port: a port bound and then closed could be reused, and
+    the store would then reach that server instead of failing.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -111,8 +116,10 @@ host_key_policy = "auto_add"{extra_sftp} }}
         ),
     ],
 )
-def test_a_closed_port_fails_naming_the_operation_and_the_endpoint(cli, tmp_path, args, operation, endpoint):
-    port = closed_port()
+def test_a_closed_port_fails_naming_the_operation_and_the_endpoint(
+    cli, tmp_path, closed_port, args, operation, endpoint
+):
+    port = closed_port
     (cli.cwd / "data.bin").write_bytes(b"x" * 100)
     result = cli(*args, "--config", registry_for(tmp_path, port), "--connect-timeout", "1")
     assert result.returncode == 1, result.stderr
@@ -122,8 +129,8 @@ def test_a_closed_port_fails_naming_the_operation_and_the_endpoint(cli, tmp_path
     assert not (cli.cwd / "out.bin").exists()
 
 
-def test_a_tree_from_a_closed_port_names_the_endpoint_in_its_listing_error(cli, tmp_path):
-    port = closed_port()
+def test_a_tree_from_a_closed_port_names_the_endpoint_in_its_listing_error(cli, tmp_path, closed_port):
+    port = closed_port
     result = cli("download", "-r", "bucket:photos", "photos", "--config", registry_for(tmp_path, port), "--json")
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout.splitlines()[-1])
@@ -173,7 +180,7 @@ def test_the_connect_timeout_goes_to_s3_and_sftp_backends_that_set_none():
     assert CONNECT_TIMEOUT == 10.0
 
 
-def test_connect_timeout_must_be_positive(cli, tmp_path):
-    result = cli("upload", "x", "bucket:x", "--config", registry_for(tmp_path, closed_port()), "--connect-timeout", "0")
+def test_connect_timeout_must_be_positive(cli, tmp_path, closed_port):
+    result = cli("upload", "x", "bucket:x", "--config", registry_for(tmp_path, closed_port), "--connect-timeout", "0")
     assert result.returncode == 2
     assert "--connect-timeout" in result.stderr

@@ -56,6 +56,7 @@ def silent_port() -> Iterator[int]:
 
 
 def registry_for(tmp_path, port: int, extra_sftp: str = "") -> str:
+    """Stores on *port*, each tried once: what is tested is the error's text, not the backends' retries."""
     path = tmp_path / f"unreachable-{port}.toml"
     path.write_text(
         textwrap.dedent(
@@ -64,11 +65,13 @@ def registry_for(tmp_path, port: int, extra_sftp: str = "") -> str:
             type = "s3"
             options = {{ bucket = "b", endpoint_url = "http://127.0.0.1:{port}", key = "k", secret = "s", \
 region_name = "us-east-1" }}
+            retry = {{ max_attempts = 1 }}
 
             [backends.sftp]
             type = "sftp"
             options = {{ host = "127.0.0.1", port = {port}, username = "u", password = "p", \
 host_key_policy = "auto_add"{extra_sftp} }}
+            retry = {{ max_attempts = 1 }}
 
             [stores.bucket]
             backend = "s3"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from remote_store_transfer.batch import Batch
 
-__all__ = ["Endpoint", "Operation", "TransferContext"]
+__all__ = ["Endpoint", "Operation", "TransferContext", "describe_call"]
 
 Operation = Literal["upload", "download", "transfer"]
 """The three operations: which public function was called."""
@@ -36,6 +36,11 @@ def _new_process_tag() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_process_tag)
+
+
+def describe_call(operation: str, source: Endpoint, destination: Endpoint) -> str:
+    """``"upload local:/a -> Store(...):b"``: an operation and both its ends, for messages."""
+    return f"{operation} {source.describe()} -> {destination.describe()}"
 
 
 class TransferContext:
@@ -143,7 +148,7 @@ class TransferContext:
 
     def describe(self) -> str:
         """``"upload local:/a -> Store(...):b"``: the operation and both ends, for messages."""
-        return f"{self.operation} {self.source.describe()} -> {self.destination.describe()}"
+        return describe_call(self.operation, self.source, self.destination)
 
     def __repr__(self) -> str:
         return f"<TransferContext {self.describe()} bytes={self.bytes_transferred}>"

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from remote_store_transfer.capturing import active as capture_active
 from remote_store_transfer.capturing import record as capture_record
-from remote_store_transfer.context import Endpoint, TransferContext
+from remote_store_transfer.context import Endpoint, TransferContext, describe_call
 from remote_store_transfer.errors import IncompleteTransferError
 from remote_store_transfer.locations import refuse_same_file
 
@@ -54,12 +54,13 @@ class ChunkReader:
     to *inner*. *on_chunk* is called as ``on_chunk(context, nbytes, data)``.
     """
 
-    __slots__ = ("_context", "_inner", "_on_chunk")
+    __slots__ = ("_context", "_inner", "_keep", "_on_chunk")
 
-    def __init__(self, inner: IO[bytes], context: TransferContext, on_chunk: OnChunk) -> None:
+    def __init__(self, inner: IO[bytes], context: TransferContext, on_chunk: OnChunk, *, keep: bool = True) -> None:
         self._inner = inner
         self._context = context
         self._on_chunk = on_chunk
+        self._keep = keep  # a plugin may keep the data until the next on_chunk: readinto hands it a copy
 
     def read(self, size: int | None = -1) -> bytes:
         data = self._inner.read(-1 if size is None else size)
@@ -81,8 +82,9 @@ class ChunkReader:
     def readinto(self, buffer: Any) -> int:
         n: int | None = self._inner.readinto(buffer)  # type: ignore[attr-defined]
         if n:
-            with memoryview(buffer) as view:  # a copy: the caller may refill its buffer before the next on_chunk
-                self._seen(view.cast("B")[:n].tobytes())
+            with memoryview(buffer) as view:  # the caller may refill its buffer before the next on_chunk
+                chunk = view.cast("B")[:n].toreadonly()
+                self._seen(chunk.tobytes() if self._keep else chunk)
         elif n == 0 and len(buffer):
             self._ended()
         return n or 0
@@ -123,6 +125,7 @@ class ProgressReader(ChunkReader):
 
     def __init__(self, inner: IO[bytes], on_progress: Callable[[int], None]) -> None:
         self._inner = inner
+        self._keep = False  # on_progress takes the size only
         self._on_progress = on_progress
         self.received = 0
 
@@ -242,7 +245,7 @@ def upload(
                     context.bytes_transferred = fh.tell()
                 _check_complete(context, result.size, written=True)  # the file shrank while it was read
             else:
-                source = cast("BinaryIO", ChunkReader(fh, context, dispatch.chunk))
+                source = cast("BinaryIO", ChunkReader(fh, context, dispatch.chunk, keep=dispatch.chunk_observers))
                 context.write_result = write(remote_path, source, overwrite=overwrite)
                 _check_complete(context, context.bytes_transferred, written=True)
         except BaseException as exc:
@@ -321,13 +324,13 @@ def _copy(
     write = fh.write
     if isinstance(stream, io.BufferedIOBase | io.RawIOBase):
         views = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(buffers)]
-        for view in itertools.cycle(views):
+        for view, chunks in itertools.cycle([(view, view.toreadonly()) for view in views]):
             n = stream.readinto(view)
             if not n:
                 break
             context.bytes_transferred += n
             if on_chunk is not None:
-                on_chunk(context, n, view[:n].toreadonly())
+                on_chunk(context, n, chunks[:n])
             write(view[:n])
     else:
         while data := stream.read(CHUNK_SIZE):
@@ -404,7 +407,7 @@ def transfer(
         try:
             stream = src_store.read(src_path)
             try:  # the source stream is closed whatever happens (XFER-015)
-                write = dst_store.write_atomic if atomic else dst_store.write
+                write = _writer(dst_store, atomic, None)
                 if on_progress is None:
                     write(dst_path, stream, overwrite=overwrite)  # unwrapped (XFER-012)
                 else:
@@ -413,8 +416,8 @@ def transfer(
             finally:
                 stream.close()
         except BaseException as exc:
-            ends = f"{Endpoint(src_store, src_path).describe()} -> {Endpoint(dst_store, dst_path).describe()}"
-            exc.add_note(f"during transfer {ends} after {0 if reader is None else reader.received} bytes")
+            call = describe_call("transfer", Endpoint(src_store, src_path), Endpoint(dst_store, dst_path))
+            exc.add_note(f"during {call} after {0 if reader is None else reader.received} bytes")
             raise
         return
     write = _writer(dst_store, atomic, metadata)
@@ -440,7 +443,7 @@ def transfer(
                 context.bytes_transferred = result.size if result.size is not None else 0
                 _check_complete(context, result.size, written=True)
             else:
-                source = cast("BinaryIO", ChunkReader(stream, context, dispatch.chunk))
+                source = cast("BinaryIO", ChunkReader(stream, context, dispatch.chunk, keep=dispatch.chunk_observers))
                 context.write_result = write(dst_path, source, overwrite=overwrite)
                 _check_complete(context, context.bytes_transferred, written=True)
         finally:

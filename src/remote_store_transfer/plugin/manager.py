@@ -191,7 +191,7 @@ class TransferPluginManager(pluggy.PluginManager):
         ``disable_plugin()`` (name -> options, ``None`` for disabled), in order; not those of the
         ``REMOTE_STORE_TRANSFER_CONFIG`` file. A tree run in worker processes ships them."""
         self.process_wide = False
-        """``True`` for the process-wide manager (:func:`plugin_manager`)."""
+        """``True`` for the process-wide manager (:func:`remote_store_transfer.runtime.plugin_manager`)."""
         self.entry_points_loaded = False
         """``True`` once :meth:`load_entry_points` ran (worker processes then load them too)."""
         self.add_hookspecs(spec)

@@ -353,3 +353,19 @@ def test_new_options_are_type_checked(tmp_path, key):
 
 
 # endregion
+
+
+def test_read_only_sees_through_dot_dot_in_the_destination(tmp_path):
+    """A destination spelled with ``..`` is checked where it points, and one above the root is denied."""
+    root = tmp_path / "archive"
+    root.mkdir()
+    archive = Store(backend=LocalBackend(root=str(root)))
+    source = tmp_path / "f.txt"
+    source.write_bytes(b"data")
+    manager = rst.TransferManager()
+    rst.enable_plugin("policy", manager=manager, read_only=[archive])
+    for path in ("a/../b.txt", "../../escape.txt"):
+        with pytest.raises(rst.TransferDenied) as info:
+            manager.upload(archive, source, path)
+        assert info.value.rule == "read_only"
+    assert list(root.iterdir()) == []

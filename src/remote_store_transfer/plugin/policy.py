@@ -272,8 +272,14 @@ class PolicyPlugin:
         store = destination.store
         if store is None or not (self.read_only_patterns or self.read_only_stores):
             return
-        location = store_location(store, destination.path)
-        locations = {location, store_location(store, destination.path, real=True)}
+        found = _locations(store, destination.path)  # as given and real, ".." segments resolved lexically
+        if found is None:  # fail closed: where it would write cannot be told
+            raise TransferDenied(
+                "read_only",
+                f"destination {destination.path!r} in {store!r} has no location to check against the read-only rules",
+                transfer=transfer,
+            )
+        location, locations = found[0], set(found)
         roots = {store_location(store), store_location(store, real=True)}
         for pattern in self.read_only_patterns:
             if any(self._match(name, pattern) for name in (*locations, *roots)):

@@ -300,6 +300,30 @@ class AuditPlugin:
         record["error"] = None if error is None else _error(error)
         return record
 
+    def _write_failed(
+        self, subject: str, ident: str, operation: str, record: dict[str, Any], exc: Exception, extra: dict[str, str]
+    ) -> None:
+        """Log a record the sink could not write (and raise :class:`AuditError` with ``on_failure="raise"``)."""
+        outcome = record["outcome"]
+        cause = self._redact(f"{type(exc).__name__}: {exc}")
+        log.error(
+            "audit record of %s %s (%s) could not be written to %s: %s; the record: %s",
+            subject,
+            ident,
+            outcome,
+            self.sink.describe(),
+            cause,
+            _dumps(record),
+            extra={"event": "audit.write_failed", **extra, "outcome": outcome},
+        )
+        if self.on_failure == "raise":
+            raise AuditError(
+                f"{subject} {ident} ({operation}, {outcome}) could not be recorded in the audit "
+                f"log {self.sink.describe()}: {cause}",
+                record=record,
+                outcome=outcome,
+            ) from exc
+
     def _build_failed(self, subject: str, ident: str, operation: str, built: _Built, extra: dict[str, str]) -> None:
         """Log a record that could not be built (and raise :class:`AuditError` with ``on_failure="raise"``)."""
         assert built.error is not None
@@ -338,25 +362,8 @@ class AuditPlugin:
         record = built.record
         try:
             self._append(context, record)
-        except Exception as exc:
-            outcome = record["outcome"]
-            cause = self._redact(f"{type(exc).__name__}: {exc}")
-            log.error(
-                "audit record of transfer %s (%s) could not be written to %s: %s; the record: %s",
-                context.id,
-                outcome,
-                self.sink.describe(),
-                cause,
-                _dumps(record),
-                extra={"event": "audit.write_failed", "transfer_id": context.id, "outcome": outcome},
-            )
-            if self.on_failure == "raise":
-                raise AuditError(
-                    f"transfer {context.id} ({context.operation}, {outcome}) could not be recorded in the audit "
-                    f"log {self.sink.describe()}: {cause}",
-                    record=record,
-                    outcome=outcome,
-                ) from exc
+        except Exception as exc:  # noqa: BLE001 -- any sink failure: logged, and raised with on_failure="raise"
+            self._write_failed("transfer", context.id, context.operation, record, exc, {"transfer_id": context.id})
 
     def batch_record(self, batch: Batch, result: TreeResult) -> dict[str, Any]:
         """The (redacted) batch record of the tree call *batch* that ended with *result*.
@@ -444,22 +451,5 @@ class AuditPlugin:
         record = built.record
         try:
             self.sink.append(record)
-        except Exception as exc:
-            outcome = record["outcome"]
-            cause = self._redact(f"{type(exc).__name__}: {exc}")
-            log.error(
-                "audit record of tree %s (%s) could not be written to %s: %s; the record: %s",
-                batch.id,
-                outcome,
-                self.sink.describe(),
-                cause,
-                _dumps(record),
-                extra={"event": "audit.write_failed", "batch_id": batch.id, "outcome": outcome},
-            )
-            if self.on_failure == "raise":
-                raise AuditError(
-                    f"tree {batch.id} ({batch.operation}, {outcome}) could not be recorded in the audit "
-                    f"log {self.sink.describe()}: {cause}",
-                    record=record,
-                    outcome=outcome,
-                ) from exc
+        except Exception as exc:  # noqa: BLE001 -- any sink failure: logged, and raised with on_failure="raise"
+            self._write_failed("tree", batch.id, batch.operation, record, exc, {"batch_id": batch.id})

@@ -138,9 +138,6 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-_HOOKS = ("pre_transfer", "on_chunk", "post_transfer", "pre_batch", "post_batch")
-
-
 def raised_by_plugin(exc: BaseException) -> str | None:
     """The name of the registered plugin whose hook raised *exc*, from its traceback; ``None`` when not known.
 
@@ -149,11 +146,9 @@ def raised_by_plugin(exc: BaseException) -> str | None:
     """
     from remote_store_transfer import plugin_manager  # noqa: PLC0415 -- only for a denial
 
-    hook = plugin_manager().hook
     codes: dict[object, str] = {}
-    for name in _HOOKS:
-        caller = getattr(hook, name, None)
-        for impl in caller.get_hookimpls() if caller is not None else ():
+    for caller in vars(plugin_manager().hook).values():  # every hook, whatever the spec adds
+        for impl in caller.get_hookimpls():
             code = getattr(impl.function, "__code__", None)
             if code is not None:
                 codes[code] = impl.plugin_name

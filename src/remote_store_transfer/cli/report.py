@@ -48,6 +48,7 @@ __all__ = [
     "Unreachable",
     "error_line",
     "error_message",
+    "error_where",
     "exit_code_for",
     "format_bytes",
     "print_error",
@@ -136,6 +137,17 @@ def exit_code_for(exc: BaseException) -> int:
         if isinstance(exc, classes):
             return code
     return EXIT_ERROR
+
+
+def error_where(error: BaseException, source: str, destination: str) -> str:
+    """Which end an error line names: the destination, the source, or ``source -> destination`` when unknown."""
+    from remote_store import AlreadyExists, NotFound  # noqa: PLC0415 -- keep the top short
+
+    if isinstance(error, DestinationError | AlreadyExists | FileExistsError):
+        return destination
+    if isinstance(error, NotFound | FileNotFoundError):
+        return source
+    return f"{source} -> {destination}"
 
 
 def raised_by_plugin(exc: BaseException) -> str | None:

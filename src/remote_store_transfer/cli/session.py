@@ -11,7 +11,7 @@ import click
 
 from remote_store_transfer import plugin_manager
 from remote_store_transfer.cli.progress import CallRecorder, ProgressBar, SourceSize, stderr_console
-from remote_store_transfer.cli.report import PROG, DestinationError, Outcome, print_error
+from remote_store_transfer.cli.report import PROG, DestinationError, Outcome, error_where, print_error
 from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores
 
 if TYPE_CHECKING:
@@ -168,16 +168,7 @@ class Session:
             click.echo(f"{PROG}: interrupted: {outcome.operation} {outcome.source} -> {outcome.destination}", err=True)
             self._report_partial(outcome)
             return
-        from remote_store import AlreadyExists, NotFound  # noqa: PLC0415 -- keep the top short
-
-        if isinstance(error, DestinationError):
-            where = outcome.destination
-        elif isinstance(error, NotFound | FileNotFoundError):
-            where = outcome.source
-        elif isinstance(error, AlreadyExists | FileExistsError):
-            where = outcome.destination
-        else:
-            where = f"{outcome.source} -> {outcome.destination}"
+        where = error_where(error, outcome.source, outcome.destination)
         print_error(f"{outcome.operation} {where}", error, debug=self.debug)
         self._report_partial(outcome)
 

@@ -34,6 +34,7 @@ from remote_store_transfer.cli.report import (
     DestinationError,
     error_line,
     error_message,
+    error_where,
     exit_code_for,
     format_bytes,
     print_error,
@@ -632,13 +633,5 @@ def _report(
         click.echo(f"{PROG}: interrupted: {command} {source} -> {destination}", err=True)
         return EXIT_INTERRUPTED
     if error is not None:
-        from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
-
-        if isinstance(error, DestinationError):
-            where = destination
-        elif isinstance(error, NotFound | FileNotFoundError):
-            where = source
-        else:
-            where = f"{source} -> {destination}"
-        print_error(f"{command} {where}", error, debug=debug)
+        print_error(f"{command} {error_where(error, source, destination)}", error, debug=debug)
     return code

@@ -18,15 +18,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from remote_store import Capability
-
 from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferError, TreeOverlapError
 from remote_store_transfer.locations import same_backend
 from remote_store_transfer.tree.filters import PathFilter
 from remote_store_transfer.tree.mover import Mover
-from remote_store_transfer.tree.plan import UPDATES, Update, decide
+from remote_store_transfer.tree.plan import UPDATES, Update, decide, keeps_mtime
 from remote_store_transfer.tree.runner import Bandwidth, Runner, Task
 from remote_store_transfer.tree.shipping import SharedStore, store_spec
 from remote_store_transfer.tree.walk import (
@@ -171,8 +169,8 @@ class _Tree:
         self.index: dict[str, Entry] = {}
         self.seen = 0
         """Source entries the walk yielded (taken by the filters)."""
-        self.keeps_mtime = dst.store is not None and dst.store.supports(Capability.USER_METADATA)
-        self.src_keeps_mtime = src.store is not None and src.store.supports(Capability.USER_METADATA)
+        self.keeps_mtime = keeps_mtime(dst.store)
+        self.src_keeps_mtime = keeps_mtime(src.store)
         self.bandwidth = Bandwidth(options.max_bandwidth) if options.max_bandwidth else None
         self.src_shared = SharedStore(src.store)
         same = dst.store is not None and dst.store is src.store

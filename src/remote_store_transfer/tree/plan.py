@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from remote_store_transfer.tree.walk import Entry
 
-__all__ = ["UPDATES", "Decision", "Side", "Update", "check", "decide", "refresh"]
+__all__ = ["UPDATES", "Decision", "Side", "Update", "check", "decide", "keeps_mtime", "refresh"]
 
 Update = Literal["missing", "changed", "all"]
 """The ``update`` option of the tree calls."""
@@ -111,6 +111,11 @@ def decide(  # noqa: PLR0911, PLR0912 -- one return per rule of the table above
     return Decision("skip", "unchanged", overwrite=True)
 
 
+def keeps_mtime(store: Store | None) -> bool:
+    """*store* keeps user metadata, where a file's own modification time is kept (a local folder does not need it)."""
+    return store is not None and store.supports(Capability.USER_METADATA)
+
+
 @dataclass(frozen=True, slots=True)
 class Side:
     """One end of a tree, for :func:`check`: a local root (``store is None``) or a store prefix."""
@@ -121,7 +126,7 @@ class Side:
     @property
     def keeps_mtime(self) -> bool:
         """The store keeps user metadata (where a file's own modification time is kept)."""
-        return self.store is not None and self.store.supports(Capability.USER_METADATA)
+        return keeps_mtime(self.store)
 
     def reported_digest(self, path: str) -> ContentDigest | None:
         """The digest the store reports for *path* (``get_file_info``), if it reports one."""

@@ -86,8 +86,7 @@ def registry_store(config: str | os.PathLike[str] | Mapping[str, Any], name: str
     else:
         raw = json.loads(json.dumps(dict(config)))  # a deep, plain copy: it must pickle and hash
     store = Registry(RegistryConfig.from_dict(resolve_env(raw))).get_store(name)
-    with _origins_lock:
-        _origins[store] = (raw, name)
+    _declare(store, raw, name)
     return store
 
 
@@ -98,10 +97,14 @@ def travels_as(store: Store, config: Mapping[str, Any], name: str) -> Store:
     *config* plus *name* (see :func:`registry_store`, which builds and
     declares in one call). Returns *store*.
     """
-    raw = json.loads(json.dumps(dict(config)))
+    _declare(store, json.loads(json.dumps(dict(config))), name)  # a deep, plain copy: it must pickle and hash
+    return store
+
+
+def _declare(store: Store, raw: dict[str, Any], name: str) -> None:
+    """Remember that *store* travels as the registry config *raw* plus *name*."""
     with _origins_lock:
         _origins[store] = (raw, name)
-    return store
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,25 @@ def closed_port() -> Iterator[int]:
     The socket stays bound for the whole test, so no server started meanwhile (by another test
     process on this machine) can take the port: a port bound and then closed could be reused, and
     the store would then reach that server instead of failing.
+
+    The port's digits never hold "403" or "404": remote-store classifies an S3 error it does not
+    recognise by its message (``remote_store._errors._classify_by_message``), and the message of a
+    refused connection holds the endpoint URL, so a port such as 40312 read as PermissionDenied and
+    one such as 34049 as NotFound. That was the cause of this file's rare failures.
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
+    held = []
+    try:
+        while True:
+            sock = socket.socket()
+            held.append(sock)  # kept bound until the test ends, so the next bind gets another port
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            if "403" not in str(port) and "404" not in str(port):
+                break
+        yield port
+    finally:
+        for sock in held:
+            sock.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from remote_store_transfer.errors import (
     TransferError,
     TreeOverlapError,
 )
-from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
+from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl
 from remote_store_transfer.plugin.manager import PluginInfo
 from remote_store_transfer.runtime import (
     block_plugin,
@@ -72,7 +72,6 @@ __all__ = [
     "download_tree",
     "enable_plugin",
     "hookimpl",
-    "hookspec",
     "list_plugins",
     "plugin_manager",
     "registry_store",

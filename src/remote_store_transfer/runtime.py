@@ -176,7 +176,7 @@ def configure(
 
     Args:
         config: A TOML file path, a dict of the same shape, a
-            :class:`~remote_store_transfer._config.TransferConfig`, or ``None``
+            :class:`~remote_store_transfer.config.TransferConfig`, or ``None``
             for the file named by ``REMOTE_STORE_TRANSFER_CONFIG`` (nothing
             happens when it is unset).
         manager: A ``TransferManager`` (or plugin manager) to configure

@@ -5,7 +5,10 @@
 * :mod:`~remote_store_transfer.tree.walk` -- the lazy listing of a local folder or a store prefix.
 * :mod:`~remote_store_transfer.tree.plan` -- the planner: compare source and destination, decide.
 * :mod:`~remote_store_transfer.tree.runner` -- the executor, retries, bandwidth, fail-fast, interrupts.
+* :mod:`~remote_store_transfer.tree.mover` -- one file: check it, move it with retries, or delete it.
 * :mod:`~remote_store_transfer.tree.engine` -- one tree call from start to end, with the batch hooks.
+* :mod:`~remote_store_transfer.tree.shipping` -- how stores and plugin settings travel to worker processes.
+* :mod:`~remote_store_transfer.tree.worker` -- the files of a tree in worker processes (processes, Dask).
 
 The public functions are in :mod:`remote_store_transfer.transfers` (and on
 ``TransferManager``); docs/trees.md describes the semantics.

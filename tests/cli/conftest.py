@@ -1,12 +1,19 @@
 """Fixtures for the command-line tests: a moto S3 server, a registry TOML, real test plugins, a CLI runner.
 
-The CLI always runs as a real subprocess (``python -m remote_store_transfer``)
-with a clean environment: no plugin variables unless a test sets them.
+The CLI runs in this process by default (as pytest's ``runpytest_inprocess``):
+the real ``main()`` with its exit-code mapping, in *cwd*, with a clean
+environment (no plugin variables unless a test sets them), its own stdin,
+stdout and stderr, and a fresh process-wide plugin manager. What needs a real
+process runs as one (``python -m remote_store_transfer``): :meth:`Cli.subprocess`,
+:meth:`Cli.piped` (pipes), the terminal and signal tests, and every call whose
+environment sets ``PYTHONPATH`` (a plugin installed as a distribution is found
+by a new interpreter's import system, not by this one's).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -15,6 +22,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +31,7 @@ from typing import Any
 
 import boto3
 import pytest
+from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 BUCKET = "cli-tests"
@@ -137,6 +146,13 @@ class Cli:
         return [sys.executable, "-m", "remote_store_transfer", *args]
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The CLI with *args*: in this process, unless the environment installs plugins (``PYTHONPATH``)."""
+        if "PYTHONPATH" in self.env or "PYTHONPATH" in (env or {}):
+            return self.subprocess(*args, env=env)
+        return run_in_process(list(args), self.cwd, self.environment(env))
+
+    def subprocess(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The CLI with *args* as a real ``python -m remote_store_transfer`` process."""
         return subprocess.run(
             self.command(*args),
             cwd=self.cwd,
@@ -154,6 +170,52 @@ class Cli:
         return subprocess.run(
             self.command(*args), cwd=self.cwd, env=self.environment(env), input=data, capture_output=True, timeout=120
         )
+
+
+def run_in_process(args: list[str], cwd: Path, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``main(args)`` in this process as a subprocess would run it: *cwd*, exactly *environment*, empty stdin.
+
+    An exception that escapes ``main()`` is printed as the interpreter would
+    print it, with exit code 1. Afterwards nothing of the call is left: the
+    environment, the working folder, the process-wide plugin manager and the
+    ``-v`` log handler are as before.
+    """
+    from remote_store_transfer.cli import main, verbosity
+    from remote_store_transfer.runtime import reset_plugin_manager
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    root = logging.getLogger()
+    saved_levels = {name: logging.getLogger(name).level for name in ("", *verbosity.QUIET_AT_DEBUG)}
+    os.environ.clear()
+    os.environ.update(environment)
+    os.chdir(cwd)
+    reset_plugin_manager()
+    try:
+        with CliRunner().isolation() as (stdout, stderr, _):
+            try:
+                main(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:  # what the interpreter prints for an uncaught error
+                traceback.print_exc()
+                code = 1
+            else:
+                code = 0
+            sys.stdout.flush()
+            sys.stderr.flush()
+            out, err = stdout.getvalue(), stderr.getvalue()
+    finally:
+        if verbosity._handler is not None:
+            root.removeHandler(verbosity._handler)
+            verbosity._handler = None
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+        reset_plugin_manager()
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    text = {"encoding": "utf-8", "errors": "replace"}
+    return subprocess.CompletedProcess(args, code, out.decode(**text), err.decode(**text))
 
 
 @pytest.fixture

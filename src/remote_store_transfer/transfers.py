@@ -1,7 +1,9 @@
 """The public ``upload`` / ``download`` / ``transfer`` functions and :class:`TransferManager`.
 
 The module-level functions use the process-wide plugin manager
-(:func:`~remote_store_transfer.plugin_manager`). A :class:`TransferManager`
+(:func:`~remote_store_transfer.plugin_manager`); the tree functions are the
+methods of one process-wide manager, so their options are written once
+(:mod:`remote_store_transfer.tree.options`). A :class:`TransferManager`
 carries its own plugins, for tests and multi-tenant applications.
 """
 
@@ -9,20 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from remote_store_transfer import streaming
 from remote_store_transfer.plugin.manager import PluginInfo, TransferPluginManager, build_plugin_manager
 from remote_store_transfer.runtime import plugin_manager
-from remote_store_transfer.tree.engine import TreeOptions, run_tree
+from remote_store_transfer.tree.engine import run_tree
+from remote_store_transfer.tree.options import TreeOptions, takes_tree_options
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from remote_store import Store
 
-    from remote_store_transfer.batch import FileOutcome, TreeResult
-    from remote_store_transfer.tree.plan import Update
+    from remote_store_transfer.batch import TreeResult
 
 __all__ = ["TransferManager", "download", "download_tree", "transfer", "transfer_tree", "upload", "upload_tree"]
 
@@ -119,245 +119,6 @@ def transfer(
     )
 
 
-def upload_tree(
-    store: Store,
-    local_dir: str | os.PathLike[str],
-    remote_prefix: str,
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    update: Update = "missing",
-    checksum: bool = False,
-    modify_window: float = 1.0,
-    delete: bool = False,
-    dry_run: bool = False,
-    max_workers: int = 8,
-    executor: Executor | None = None,
-    on_progress: Progress | None = None,
-    on_file: Callable[[FileOutcome], None] | None = None,
-    atomic: bool = False,
-    retries: int = 2,
-    fail_fast: bool = False,
-    max_bandwidth: float | None = None,
-    follow_symlinks: bool = False,
-) -> TreeResult:
-    """Upload every file under the local folder *local_dir* to the same relative path under *remote_prefix*.
-
-    Each file goes through :func:`upload`'s core: its own context, every
-    plugin hook, ``atomic``. ``pre_batch`` / ``post_batch`` frame the whole
-    tree. See ``docs/trees.md``.
-
-    Keyword Args:
-        include: Glob patterns on the relative path ("/"-separated): ``*`` within
-            one segment, ``**`` across any number of segments (zero included),
-            ``?`` one character, ``[abc]`` one of a set. A pattern without ``/``
-            matches the file name in any folder. Empty: every file.
-        exclude: Glob patterns likewise; a file is taken when it matches some
-            ``include`` (or ``include`` is empty) and no ``exclude``.
-        update: ``"missing"`` (default): only files absent at the destination
-            move, so a re-run resumes. ``"changed"``: also replace files whose
-            size differs or whose modification time differs (see
-            ``docs/trees.md``); ``"all"``: write everything.
-        checksum: With ``update="changed"``, compare content digests instead of times.
-        modify_window: Seconds within which two modification times count as equal (default 1.0).
-        delete: After a run in which no file failed, delete the destination
-            files under the prefix that the source does not have (excluded
-            files are left alone).
-        dry_run: Plan only: nothing is written or deleted; the result lists
-            what would be transferred, skipped and deleted.
-        max_workers: At most this many files in flight (default 8).
-        executor: A ``concurrent.futures.Executor`` to run the files on, used
-            as given and never shut down (default: a thread pool of
-            *max_workers* threads, made and shut down by the call).
-        on_progress: Called with the byte count of every chunk of every file
-            (not cumulative), from the worker threads.
-        on_file: Called once for each file that ends (and each deletion),
-            with its :class:`~remote_store_transfer.batch.FileOutcome`,
-            from the caller's thread.
-        atomic: Write every file atomically (``write_atomic`` / temp file + rename).
-        retries: Transient errors (``BackendUnavailable``, ``ConnectionError``,
-            ``TimeoutError``, ``IncompleteTransferError``) are retried up to this
-            many times per file, with exponential backoff and jitter.
-        fail_fast: Start no new file after the first failure.
-        max_bandwidth: Bytes per second over the whole tree (``None``: unlimited).
-        follow_symlinks: Follow symbolic links in a local source (default: skip them).
-
-    Returns:
-        A :class:`~remote_store_transfer.batch.TreeResult`.
-
-    Raises:
-        ValueError: A bad option, or a tree copied into itself.
-        FileNotFoundError / NotADirectoryError: The local source folder is missing or not a folder.
-        KeyboardInterrupt: The tree was interrupted (in the caller, or by a
-            plugin or callback); the files in flight ended first.
-        Any exception from ``pre_batch`` (a veto) or ``post_batch``.
-    """
-    options = _tree_options(locals())
-    return run_tree(plugin_manager(), "upload_tree", None, os.fsdecode(local_dir), store, remote_prefix, options)
-
-
-def download_tree(
-    store: Store,
-    remote_prefix: str,
-    local_dir: str | os.PathLike[str],
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    update: Update = "missing",
-    checksum: bool = False,
-    modify_window: float = 1.0,
-    delete: bool = False,
-    dry_run: bool = False,
-    max_workers: int = 8,
-    executor: Executor | None = None,
-    on_progress: Progress | None = None,
-    on_file: Callable[[FileOutcome], None] | None = None,
-    atomic: bool = False,
-    retries: int = 2,
-    fail_fast: bool = False,
-    max_bandwidth: float | None = None,
-    follow_symlinks: bool = False,
-) -> TreeResult:
-    """Download every file under *remote_prefix* of *store* to the same relative path under *local_dir*.
-
-    Local folders are made as needed, and each file's modification time is
-    set to the source's. See :func:`upload_tree` for the options.
-
-    Keyword Args:
-        include: Glob patterns on the relative path ("/"-separated): ``*`` within
-            one segment, ``**`` across any number of segments (zero included),
-            ``?`` one character, ``[abc]`` one of a set. A pattern without ``/``
-            matches the file name in any folder. Empty: every file.
-        exclude: Glob patterns likewise; a file is taken when it matches some
-            ``include`` (or ``include`` is empty) and no ``exclude``.
-        update: ``"missing"`` (default): only files absent at the destination
-            move, so a re-run resumes. ``"changed"``: also replace files whose
-            size differs or whose modification time differs (see
-            ``docs/trees.md``); ``"all"``: write everything.
-        checksum: With ``update="changed"``, compare content digests instead of times.
-        modify_window: Seconds within which two modification times count as equal (default 1.0).
-        delete: After a run in which no file failed, delete the destination
-            files under the prefix that the source does not have (excluded
-            files are left alone).
-        dry_run: Plan only: nothing is written or deleted; the result lists
-            what would be transferred, skipped and deleted.
-        max_workers: At most this many files in flight (default 8).
-        executor: A ``concurrent.futures.Executor`` to run the files on, used
-            as given and never shut down (default: a thread pool of
-            *max_workers* threads, made and shut down by the call).
-        on_progress: Called with the byte count of every chunk of every file
-            (not cumulative), from the worker threads.
-        on_file: Called once for each file that ends (and each deletion),
-            with its :class:`~remote_store_transfer.batch.FileOutcome`,
-            from the caller's thread.
-        atomic: Write every file atomically (``write_atomic`` / temp file + rename).
-        retries: Transient errors (``BackendUnavailable``, ``ConnectionError``,
-            ``TimeoutError``, ``IncompleteTransferError``) are retried up to this
-            many times per file, with exponential backoff and jitter.
-        fail_fast: Start no new file after the first failure.
-        max_bandwidth: Bytes per second over the whole tree (``None``: unlimited).
-        follow_symlinks: Follow symbolic links in a local source (default: skip them).
-
-    Returns:
-        A :class:`~remote_store_transfer.batch.TreeResult`.
-
-    Raises:
-        ValueError: A bad option, or a tree copied into itself.
-        FileNotFoundError / NotADirectoryError: The local source folder is missing or not a folder.
-        KeyboardInterrupt: The tree was interrupted (in the caller, or by a
-            plugin or callback); the files in flight ended first.
-        Any exception from ``pre_batch`` (a veto) or ``post_batch``.
-    """
-    options = _tree_options(locals())
-    return run_tree(plugin_manager(), "download_tree", store, remote_prefix, None, os.fsdecode(local_dir), options)
-
-
-def transfer_tree(
-    src_store: Store,
-    src_prefix: str,
-    dst_store: Store,
-    dst_prefix: str,
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    update: Update = "missing",
-    checksum: bool = False,
-    modify_window: float = 1.0,
-    delete: bool = False,
-    dry_run: bool = False,
-    max_workers: int = 8,
-    executor: Executor | None = None,
-    on_progress: Progress | None = None,
-    on_file: Callable[[FileOutcome], None] | None = None,
-    atomic: bool = False,
-    retries: int = 2,
-    fail_fast: bool = False,
-    max_bandwidth: float | None = None,
-    follow_symlinks: bool = False,
-) -> TreeResult:
-    """Stream every file under *src_prefix* of *src_store* to the same relative path under *dst_prefix* of *dst_store*.
-
-    See :func:`upload_tree` for the options.
-
-    Keyword Args:
-        include: Glob patterns on the relative path ("/"-separated): ``*`` within
-            one segment, ``**`` across any number of segments (zero included),
-            ``?`` one character, ``[abc]`` one of a set. A pattern without ``/``
-            matches the file name in any folder. Empty: every file.
-        exclude: Glob patterns likewise; a file is taken when it matches some
-            ``include`` (or ``include`` is empty) and no ``exclude``.
-        update: ``"missing"`` (default): only files absent at the destination
-            move, so a re-run resumes. ``"changed"``: also replace files whose
-            size differs or whose modification time differs (see
-            ``docs/trees.md``); ``"all"``: write everything.
-        checksum: With ``update="changed"``, compare content digests instead of times.
-        modify_window: Seconds within which two modification times count as equal (default 1.0).
-        delete: After a run in which no file failed, delete the destination
-            files under the prefix that the source does not have (excluded
-            files are left alone).
-        dry_run: Plan only: nothing is written or deleted; the result lists
-            what would be transferred, skipped and deleted.
-        max_workers: At most this many files in flight (default 8).
-        executor: A ``concurrent.futures.Executor`` to run the files on, used
-            as given and never shut down (default: a thread pool of
-            *max_workers* threads, made and shut down by the call).
-        on_progress: Called with the byte count of every chunk of every file
-            (not cumulative), from the worker threads.
-        on_file: Called once for each file that ends (and each deletion),
-            with its :class:`~remote_store_transfer.batch.FileOutcome`,
-            from the caller's thread.
-        atomic: Write every file atomically (``write_atomic`` / temp file + rename).
-        retries: Transient errors (``BackendUnavailable``, ``ConnectionError``,
-            ``TimeoutError``, ``IncompleteTransferError``) are retried up to this
-            many times per file, with exponential backoff and jitter.
-        fail_fast: Start no new file after the first failure.
-        max_bandwidth: Bytes per second over the whole tree (``None``: unlimited).
-        follow_symlinks: Follow symbolic links in a local source (default: skip them).
-
-    Returns:
-        A :class:`~remote_store_transfer.batch.TreeResult`.
-
-    Raises:
-        ValueError: A bad option, or a tree copied into itself.
-        FileNotFoundError / NotADirectoryError: The local source folder is missing or not a folder.
-        KeyboardInterrupt: The tree was interrupted (in the caller, or by a
-            plugin or callback); the files in flight ended first.
-        Any exception from ``pre_batch`` (a veto) or ``post_batch``.
-    """
-    options = _tree_options(locals())
-    return run_tree(plugin_manager(), "transfer_tree", src_store, src_prefix, dst_store, dst_prefix, options)
-
-
-_TREE_POSITIONAL = frozenset(
-    {"self", "store", "local_dir", "remote_prefix", "src_store", "src_prefix", "dst_store", "dst_prefix"}
-)
-
-
-def _tree_options(arguments: dict[str, Any]) -> TreeOptions:
-    """The keyword options of a tree call (its ``locals()``), checked."""
-    return TreeOptions(**{k: v for k, v in arguments.items() if k not in _TREE_POSITIONAL})
-
-
 class TransferManager:
     """An isolated set of plugins with its own ``upload`` / ``download`` / ``transfer``.
 
@@ -445,85 +206,90 @@ class TransferManager:
             self.plugin_manager.dispatch, src_store, src_path, dst_store, dst_path, overwrite, on_progress, atomic
         )
 
+    @takes_tree_options(TreeOptions)
     def upload_tree(
-        self,
-        store: Store,
-        local_dir: str | os.PathLike[str],
-        remote_prefix: str,
-        *,
-        include: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-        update: Update = "missing",
-        checksum: bool = False,
-        modify_window: float = 1.0,
-        delete: bool = False,
-        dry_run: bool = False,
-        max_workers: int = 8,
-        executor: Executor | None = None,
-        on_progress: Progress | None = None,
-        on_file: Callable[[FileOutcome], None] | None = None,
-        atomic: bool = False,
-        retries: int = 2,
-        fail_fast: bool = False,
-        max_bandwidth: float | None = None,
-        follow_symlinks: bool = False,
+        self, store: Store, local_dir: str | os.PathLike[str], remote_prefix: str, options: TreeOptions
     ) -> TreeResult:
-        """:func:`remote_store_transfer.upload_tree` with this manager's plugins."""
-        options = _tree_options(locals())
-        return run_tree(self.plugin_manager, "upload_tree", None, os.fsdecode(local_dir), store, remote_prefix, options)
+        """Upload every file under the local folder *local_dir* to the same relative path under *remote_prefix*.
 
-    def download_tree(
-        self,
-        store: Store,
-        remote_prefix: str,
-        local_dir: str | os.PathLike[str],
-        *,
-        include: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-        update: Update = "missing",
-        checksum: bool = False,
-        modify_window: float = 1.0,
-        delete: bool = False,
-        dry_run: bool = False,
-        max_workers: int = 8,
-        executor: Executor | None = None,
-        on_progress: Progress | None = None,
-        on_file: Callable[[FileOutcome], None] | None = None,
-        atomic: bool = False,
-        retries: int = 2,
-        fail_fast: bool = False,
-        max_bandwidth: float | None = None,
-        follow_symlinks: bool = False,
-    ) -> TreeResult:
-        """:func:`remote_store_transfer.download_tree` with this manager's plugins."""
-        options = _tree_options(locals())
+        Each file goes through :func:`upload`'s core: its own context, every
+        plugin hook, ``atomic``. ``pre_batch`` / ``post_batch`` frame the whole
+        tree. See ``docs/trees.md``.
+
+        {options}
+
+        Returns:
+            A :class:`~remote_store_transfer.batch.TreeResult`.
+
+        Raises:
+            ValueError / TypeError: A bad option (the message names it), or a tree copied into itself.
+            FileNotFoundError / NotADirectoryError: The local source folder is missing or not a folder.
+            KeyboardInterrupt: The tree was interrupted (in the caller, or by a
+                plugin or callback); the files in flight ended first.
+            Any exception from ``pre_batch`` (a veto) or ``post_batch``.
+        """
         local = os.fsdecode(local_dir)
-        return run_tree(self.plugin_manager, "download_tree", store, remote_prefix, None, local, options)
+        return run_tree(self._tree_manager(), "upload_tree", None, local, store, remote_prefix, options)
 
-    def transfer_tree(
-        self,
-        src_store: Store,
-        src_prefix: str,
-        dst_store: Store,
-        dst_prefix: str,
-        *,
-        include: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-        update: Update = "missing",
-        checksum: bool = False,
-        modify_window: float = 1.0,
-        delete: bool = False,
-        dry_run: bool = False,
-        max_workers: int = 8,
-        executor: Executor | None = None,
-        on_progress: Progress | None = None,
-        on_file: Callable[[FileOutcome], None] | None = None,
-        atomic: bool = False,
-        retries: int = 2,
-        fail_fast: bool = False,
-        max_bandwidth: float | None = None,
-        follow_symlinks: bool = False,
+    @takes_tree_options(TreeOptions)
+    def download_tree(
+        self, store: Store, remote_prefix: str, local_dir: str | os.PathLike[str], options: TreeOptions
     ) -> TreeResult:
-        """:func:`remote_store_transfer.transfer_tree` with this manager's plugins."""
-        options = _tree_options(locals())
-        return run_tree(self.plugin_manager, "transfer_tree", src_store, src_prefix, dst_store, dst_prefix, options)
+        """Download every file under *remote_prefix* of *store* to the same relative path under *local_dir*.
+
+        Local folders are made as needed, and each file's modification time is
+        set to the source's. See ``docs/trees.md``.
+
+        {options}
+
+        Returns:
+            A :class:`~remote_store_transfer.batch.TreeResult`.
+
+        Raises:
+            ValueError / TypeError: A bad option (the message names it), or a tree copied into itself.
+            NotADirectoryError: The local destination exists and is not a folder.
+            KeyboardInterrupt: The tree was interrupted; the files in flight ended first.
+            Any exception from ``pre_batch`` (a veto) or ``post_batch``.
+        """
+        local = os.fsdecode(local_dir)
+        return run_tree(self._tree_manager(), "download_tree", store, remote_prefix, None, local, options)
+
+    @takes_tree_options(TreeOptions)
+    def transfer_tree(
+        self, src_store: Store, src_prefix: str, dst_store: Store, dst_prefix: str, options: TreeOptions
+    ) -> TreeResult:
+        """Stream every file under *src_prefix* of *src_store* to the same path under *dst_prefix* of *dst_store*.
+
+        See ``docs/trees.md``.
+
+        {options}
+
+        Returns:
+            A :class:`~remote_store_transfer.batch.TreeResult`.
+
+        Raises:
+            ValueError / TypeError: A bad option (the message names it), or a tree copied into itself.
+            KeyboardInterrupt: The tree was interrupted; the files in flight ended first.
+            Any exception from ``pre_batch`` (a veto) or ``post_batch``.
+        """
+        return run_tree(self._tree_manager(), "transfer_tree", src_store, src_prefix, dst_store, dst_prefix, options)
+
+    def _tree_manager(self) -> TransferPluginManager:
+        """The plugin manager the tree calls use: this manager's own."""
+        return self.plugin_manager
+
+
+class _ProcessWide(TransferManager):
+    """The manager behind the module tree functions: its plugins are the process-wide manager's, looked up per call."""
+
+    def __init__(self) -> None:  # no plugin manager of its own: the process-wide one is built on first use
+        pass
+
+    def _tree_manager(self) -> TransferPluginManager:
+        return plugin_manager()
+
+
+_PROCESS_WIDE = _ProcessWide()
+upload_tree = _PROCESS_WIDE.upload_tree
+download_tree = _PROCESS_WIDE.download_tree
+transfer_tree = _PROCESS_WIDE.transfer_tree

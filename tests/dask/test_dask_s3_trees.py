@@ -23,7 +23,8 @@ import remote_store_transfer as rst
 from remote_store_transfer.audit import verify_store
 from remote_store_transfer.batch import Batch
 from remote_store_transfer.context import Endpoint
-from remote_store_transfer.tree.engine import TreeOptions, _Tree
+from remote_store_transfer.tree.engine import _Tree
+from remote_store_transfer.tree.options import TreeOptions
 from remote_store_transfer.tree.runner import Runner, Task
 from remote_store_transfer.tree.worker import BatchSpec, run_delete, run_file
 

@@ -15,17 +15,15 @@ import logging
 import os
 import posixpath
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferError, TreeOverlapError
 from remote_store_transfer.locations import same_backend
-from remote_store_transfer.tree.filters import PathFilter
 from remote_store_transfer.tree.mover import Mover
-from remote_store_transfer.tree.plan import UPDATES, Update, decide, keeps_mtime
-from remote_store_transfer.tree.runner import Bandwidth, Runner, Task
+from remote_store_transfer.tree.plan import decide, keeps_mtime
+from remote_store_transfer.tree.runner import Bandwidth, Runner, Task, is_process_executor
 from remote_store_transfer.tree.shipping import SharedStore, store_spec
 from remote_store_transfer.tree.walk import (
     Entry,
@@ -34,87 +32,20 @@ from remote_store_transfer.tree.walk import (
     walk_local,
     walk_store,
 )
-from remote_store_transfer.tree.worker import BatchSpec, is_process_executor, plugin_spec, run_delete, run_file
+from remote_store_transfer.tree.worker import BatchSpec, plugin_spec, run_delete, run_file
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator
 
     from remote_store import Store
 
     from remote_store_transfer.plugin.manager import TransferPluginManager
+    from remote_store_transfer.tree.options import TreeOptions
 
-__all__ = ["TreeOptions", "run_tree"]
+__all__ = ["run_tree"]
 
 log = logging.getLogger("remote_store_transfer")
-
-_NOT_PLAIN = frozenset({"executor", "on_progress", "on_file", "filter"})
-
-
-@dataclass
-class TreeOptions:
-    """The keyword options of a tree call, checked (see ``upload_tree`` for what each does).
-
-    Raises:
-        ValueError / TypeError: An option has a bad value or type (the message names it).
-    """
-
-    include: Sequence[str] = ()
-    exclude: Sequence[str] = ()
-    update: Update = "missing"
-    checksum: bool = False
-    modify_window: float = 1.0
-    delete: bool = False
-    dry_run: bool = False
-    max_workers: int = 8
-    executor: Executor | None = None
-    on_progress: Callable[[int], None] | None = None
-    on_file: Callable[[FileOutcome], None] | None = None
-    atomic: bool = False
-    retries: int = 2
-    fail_fast: bool = False
-    max_bandwidth: float | None = None
-    follow_symlinks: bool = False
-    filter: PathFilter = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.update not in UPDATES:
-            raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}, got {self.update!r}")
-        if self.checksum and self.update != "changed":
-            raise ValueError(f"checksum=True compares files only with update='changed' (got update={self.update!r})")
-        for name in ("max_workers", "retries"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-        if self.max_workers < 1:
-            raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
-        if self.retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {self.retries}")
-        if self.max_bandwidth is not None and not self.max_bandwidth > 0:
-            raise ValueError(f"max_bandwidth must be a positive number of bytes per second, got {self.max_bandwidth!r}")
-        if not self.modify_window >= 0:
-            raise ValueError(f"modify_window must be 0 or more seconds, got {self.modify_window!r}")
-        remote = is_process_executor(self.executor)
-        if self.executor is not None and not remote and not isinstance(self.executor, Executor):
-            raise TypeError(
-                f"executor must be a concurrent.futures.Executor or a distributed.Client, got {self.executor!r}"
-            )
-        if remote and self.max_bandwidth is not None:
-            raise ValueError(
-                "max_bandwidth caps the threads of this process; it cannot cap files that run in worker processes "
-                f"({type(self.executor).__name__}): use threads, or cap each worker's network"
-            )
-        for name in ("on_progress", "on_file"):
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                raise TypeError(f"{name} must be callable, got {value!r}")
-        self.filter = PathFilter(self.include, self.exclude)
-
-    def plain(self) -> dict[str, Any]:
-        """The options as plain data, for ``Batch.options`` (no callbacks, no executor)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_PLAIN}
-        data["include"], data["exclude"] = list(self.include), list(self.exclude)
-        return data
 
 
 def _location(store: Store | None, root: str) -> tuple[str, str] | None:
@@ -186,10 +117,7 @@ class _Tree:
             src.path,
             self.dst_shared,
             dst.path,
-            atomic=options.atomic,
-            retries=options.retries,
-            modify_window=options.modify_window,
-            dry_run=options.dry_run,
+            options,
             keeps_mtime=self.keeps_mtime,
             progress=self.progress,
             cancel=runner.cancel,

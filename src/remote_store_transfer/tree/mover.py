@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from remote_store_transfer.batch import Batch
     from remote_store_transfer.plugin.manager import Dispatch
+    from remote_store_transfer.tree.options import TreeOptions
     from remote_store_transfer.tree.plan import Decision
     from remote_store_transfer.tree.shipping import SharedStore
     from remote_store_transfer.tree.walk import Entry
@@ -63,10 +64,7 @@ class Mover:
         src_root: The source root: a prefix in the store, or a local folder.
         dst: The destination store, likewise.
         dst_root: The destination root.
-        atomic: Write every file atomically.
-        retries: Transient errors are retried this many times per file.
-        modify_window: Seconds within which modification times are equal (for checks).
-        dry_run: Decide only; move nothing.
+        options: The tree's options (``atomic``, ``retries``, ``modify_window`` and ``dry_run`` are read here).
         keeps_mtime: The destination store keeps user metadata: send the source's mtime.
         progress: Called with every chunk's byte count (``None``: nothing observes chunks).
         cancel: Set on an interrupt: retries stop waiting.
@@ -81,11 +79,8 @@ class Mover:
         src_root: str,
         dst: SharedStore,
         dst_root: str,
+        options: TreeOptions,
         *,
-        atomic: bool,
-        retries: int,
-        modify_window: float,
-        dry_run: bool,
         keeps_mtime: bool,
         progress: Callable[[int], None] | None,
         cancel: threading.Event | None = None,
@@ -99,10 +94,10 @@ class Mover:
         self._folders: set[str] = set()
         """Destination folders known to exist (stores opened per thread: see :meth:`_first_in_folder`)."""
         self._folders_lock = threading.Lock()
-        self.atomic = atomic
-        self.retries = retries
-        self.modify_window = modify_window
-        self.dry_run = dry_run
+        self.atomic = options.atomic
+        self.retries = options.retries
+        self.modify_window = options.modify_window
+        self.dry_run = options.dry_run
         self.keeps_mtime = keeps_mtime
         self.progress = progress
         self.cancel = cancel if cancel is not None else threading.Event()

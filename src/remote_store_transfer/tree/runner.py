@@ -51,6 +51,7 @@ __all__ = [
     "Bandwidth",
     "Runner",
     "Task",
+    "is_process_executor",
     "is_transient",
     "retrying",
 ]
@@ -97,6 +98,16 @@ BACKOFF_BASE = 0.2
 """Seconds before the first retry; each retry doubles it (before jitter)."""
 BACKOFF_MAX = 10.0
 """The longest wait between two tries, in seconds."""
+
+
+def is_process_executor(executor: object) -> bool:
+    """``True`` for executors whose tasks run in other processes: ``ProcessPoolExecutor``, Dask's client or executor."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 -- cheap, stdlib
+
+    if isinstance(executor, ProcessPoolExecutor):
+        return True
+    module = type(executor).__module__
+    return module.startswith("distributed") and type(executor).__name__ in ("Client", "ClientExecutor")
 
 
 def is_transient(exc: BaseException) -> bool:

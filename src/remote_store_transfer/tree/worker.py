@@ -36,6 +36,7 @@ from remote_store_transfer.plugin import PLUGIN_NAMES
 from remote_store_transfer.plugin.manager import build_plugin_manager
 from remote_store_transfer.runtime import build_from_environment
 from remote_store_transfer.tree.mover import Mover
+from remote_store_transfer.tree.options import TreeOptions
 from remote_store_transfer.tree.shipping import CannotTravel, SharedStore, StoreSpec, dumps, loads, open_store
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from remote_store_transfer.tree.plan import Decision
     from remote_store_transfer.tree.walk import Entry
 
-__all__ = ["BatchSpec", "PluginSpec", "RemoteError", "is_process_executor", "plugin_spec", "run_delete", "run_file"]
+__all__ = ["BatchSpec", "PluginSpec", "RemoteError", "plugin_spec", "run_delete", "run_file"]
 
 
 class RemoteError(TransferError):
@@ -61,16 +62,6 @@ class RemoteError(TransferError):
         self.type_name = type_name
         self.message = message
         self.remote_traceback = remote_traceback
-
-
-def is_process_executor(executor: object) -> bool:
-    """``True`` for executors whose tasks run in other processes: ``ProcessPoolExecutor``, Dask's client or executor."""
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 -- cheap, stdlib
-
-    if isinstance(executor, ProcessPoolExecutor):
-        return True
-    module = type(executor).__module__
-    return module.startswith("distributed") and type(executor).__name__ in ("Client", "ClientExecutor")
 
 
 @dataclass(frozen=True)
@@ -192,7 +183,6 @@ def _mover(spec: BatchSpec) -> Mover:
             dst = open_store(spec.dst) if spec.dst is not None else None
             batch = Batch(spec.operation, Endpoint(src, spec.src_root), Endpoint(dst, spec.dst_root), spec.options)
             batch.id = spec.batch_id
-            options = spec.options
             mover = Mover(
                 _manager(spec.plugins).dispatch,
                 batch,
@@ -200,10 +190,7 @@ def _mover(spec: BatchSpec) -> Mover:
                 spec.src_root,
                 SharedStore(dst),
                 spec.dst_root,
-                atomic=bool(options["atomic"]),
-                retries=int(options["retries"]),
-                modify_window=float(options["modify_window"]),
-                dry_run=bool(options["dry_run"]),
+                TreeOptions.from_plain(spec.options),
                 keeps_mtime=spec.keeps_mtime,
                 progress=None,
             )

@@ -17,7 +17,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -44,6 +44,7 @@ from remote_store_transfer.cli.tree_progress import TreeProgress
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
+from remote_store_transfer.tree.options import OPTION_NAMES
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -51,9 +52,11 @@ if TYPE_CHECKING:
     from remote_store_transfer.batch import Batch, FileOutcome
 
 __all__ = [
+    "DASK",
+    "FLAGS",
     "RATE",
-    "TREE_OPTION_NAMES",
     "BatchRecorder",
+    "Flag",
     "RateParam",
     "TreeArgs",
     "file_json",
@@ -116,21 +119,6 @@ RATE = RateParam()
 
 # -- the options
 
-TREE_OPTION_NAMES = (
-    "include",
-    "exclude",
-    "update",
-    "checksum",
-    "dry_run",
-    "transfers",
-    "retries",
-    "fail_fast",
-    "bwlimit",
-    "follow_symlinks",
-    "dask",
-)
-"""The click parameter names of the folder options (``delete`` is ``sync``'s only)."""
-
 
 def _check_globs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     for pattern in value:
@@ -139,6 +127,99 @@ def _check_globs(ctx: click.Context, param: click.Parameter, value: tuple[str, .
         except ValueError as exc:
             raise click.BadParameter(f"{pattern!r}: {exc}", ctx, param) from exc
     return value
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How one tree option shows on the command line: a click option whose parameter is the option's name.
+
+    Attributes:
+        flag: The flag (``--transfers``).
+        help: Its help, without the ``-r:`` that folder options of ``upload`` / ``download`` / ``copy`` get.
+        sync_only: Only ``sync`` has it.
+        click: The rest of the ``click.option`` arguments (type, default, metavar...).
+    """
+
+    flag: str
+    help: str
+    sync_only: bool = False
+    click: Mapping[str, Any] = field(default_factory=dict)
+
+
+FLAGS: Mapping[str, Flag | str] = {
+    "include": Flag(
+        "--include",
+        "Take only files matching GLOB (repeatable; * ** ? [abc]).",
+        click={"multiple": True, "metavar": "GLOB", "callback": _check_globs},
+    ),
+    "exclude": Flag(
+        "--exclude",
+        "Leave out files matching GLOB (repeatable).",
+        click={"multiple": True, "metavar": "GLOB", "callback": _check_globs},
+    ),
+    "update": Flag(
+        "--update",
+        "Which files to write: absent ones (missing), also those whose size or time differ (changed), or all. "
+        "Default: {update_default}.",
+        click={"type": click.Choice(["missing", "changed", "all"]), "default": None},
+    ),
+    "checksum": Flag(
+        "--checksum",
+        "Compare same-size files by content digest instead of time (implies --update changed).",
+        click={"is_flag": True},
+    ),
+    "modify_window": "not on the command line: the library's default (1 s) serves every store it reaches",
+    "delete": Flag(
+        "--delete",
+        "Mirror: delete destination files the source lacks, after a run without failures.",
+        sync_only=True,
+        click={"is_flag": True},
+    ),
+    "dry_run": Flag(
+        "--dry-run", "Print what would be transferred, skipped and deleted; change nothing.", click={"is_flag": True}
+    ),
+    "max_workers": Flag(
+        "--transfers",
+        "Files in flight at once.",
+        click={"type": click.IntRange(min=1), "default": 8, "show_default": True, "metavar": "N"},
+    ),
+    "executor": "--dask ADDRESS: the files run on that Dask cluster",
+    "on_progress": "the live display on a terminal",
+    "on_file": "the dry-run plan, the --json lines and the live display",
+    "atomic": "--atomic / --no-atomic, which every command has",
+    "retries": Flag(
+        "--retries",
+        "Tries again after a transient error, per file.",
+        click={"type": click.IntRange(min=0), "default": 2, "show_default": True, "metavar": "N"},
+    ),
+    "fail_fast": Flag("--fail-fast", "Start no new file after a failure.", click={"is_flag": True}),
+    "max_bandwidth": Flag(
+        "--bwlimit",
+        "Bytes per second over all files: 10M, 512K, 1.5G, 1048576 (binary units).",
+        click={"type": RATE, "default": None, "metavar": "RATE"},
+    ),
+    "follow_symlinks": Flag(
+        "--follow-symlinks", "Follow symbolic links in a local source (default: skip them).", click={"is_flag": True}
+    ),
+}
+"""Every tree option (:data:`~remote_store_transfer.tree.options.OPTION_NAMES`): its flag, or why it has none."""
+
+DASK = Flag(
+    "--dask",
+    "Run the files on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); needs the [dask] extra.",
+    click={"metavar": "ADDRESS", "default": None},
+)
+"""``--dask``: the CLI's way to give an ``executor``."""
+
+
+def _flags(*, sync: bool) -> list[tuple[str, Flag]]:
+    """The ``(parameter name, flag)`` pairs of a folder command, in the declaration's order, ``--dask`` last."""
+    chosen: list[tuple[str, Flag]] = []
+    for name in OPTION_NAMES:
+        flag = FLAGS.get(name)  # a missing one fails tests/test_tree_options.py, not the command line
+        if isinstance(flag, Flag) and (sync or not flag.sync_only):
+            chosen.append((name, flag))
+    return [*chosen, ("dask", DASK)]
 
 
 def tree_options(*, sync: bool) -> Callable[[F], F]:
@@ -151,86 +232,9 @@ def tree_options(*, sync: bool) -> Callable[[F], F]:
                 "-r", "--recursive", is_flag=True, help="Copy every file under a folder or prefix (see Folders below)."
             )
         )
-    options += [
-        click.option(
-            "--include",
-            multiple=True,
-            metavar="GLOB",
-            callback=_check_globs,
-            help=f"{pre}Take only files matching GLOB (repeatable; * ** ? [abc]).",
-        ),
-        click.option(
-            "--exclude",
-            multiple=True,
-            metavar="GLOB",
-            callback=_check_globs,
-            help=f"{pre}Leave out files matching GLOB (repeatable).",
-        ),
-        click.option(
-            "--update",
-            type=click.Choice(["missing", "changed", "all"]),
-            default=None,
-            help=f"{pre}Which files to write: absent ones (missing), also those whose size or time differ (changed), "
-            f"or all. Default: {'changed' if sync else 'missing'}.",
-        ),
-        click.option(
-            "--checksum",
-            is_flag=True,
-            help=f"{pre}Compare same-size files by content digest instead of time (implies --update changed).",
-        ),
-        click.option(
-            "--dry-run",
-            "dry_run",
-            is_flag=True,
-            help=f"{pre}Print what would be transferred, skipped and deleted; change nothing.",
-        ),
-        click.option(
-            "--transfers",
-            type=click.IntRange(min=1),
-            default=8,
-            show_default=True,
-            metavar="N",
-            help=f"{pre}Files in flight at once.",
-        ),
-        click.option(
-            "--retries",
-            type=click.IntRange(min=0),
-            default=2,
-            show_default=True,
-            metavar="N",
-            help=f"{pre}Tries again after a transient error, per file.",
-        ),
-        click.option("--fail-fast", "fail_fast", is_flag=True, help=f"{pre}Start no new file after a failure."),
-        click.option(
-            "--bwlimit",
-            type=RATE,
-            default=None,
-            metavar="RATE",
-            help=f"{pre}Bytes per second over all files: 10M, 512K, 1.5G, 1048576 (binary units).",
-        ),
-        click.option(
-            "--dask",
-            "dask",
-            metavar="ADDRESS",
-            default=None,
-            help=f"{pre}Run the files on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
-            "needs the [dask] extra.",
-        ),
-        click.option(
-            "--follow-symlinks",
-            "follow_symlinks",
-            is_flag=True,
-            help=f"{pre}Follow symbolic links in a local source (default: skip them).",
-        ),
-    ]
-    if sync:
-        options.append(
-            click.option(
-                "--delete",
-                is_flag=True,
-                help="Mirror: delete destination files the source lacks, after a run without failures.",
-            )
-        )
+    for name, flag in _flags(sync=sync):
+        text = flag.help.format(update_default="changed" if sync else "missing")
+        options.append(click.option(flag.flag, name, help=f"{'' if flag.sync_only else pre}{text}", **flag.click))
 
     def decorate(func: F) -> F:
         for option in reversed(options):
@@ -248,43 +252,43 @@ def _given(ctx: click.Context, name: str) -> bool:
 def reject_tree_options(command: str) -> None:
     """A usage error when a folder option was given without ``-r``."""
     ctx = click.get_current_context()
-    given = [name for name in TREE_OPTION_NAMES if _given(ctx, name)]
+    given = [flag.flag for name, flag in _flags(sync=False) if _given(ctx, name)]
     if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise click.UsageError(f"{command}: {flags}: for folders only (add -r)", ctx)
+        raise click.UsageError(f"{command}: {', '.join(given)}: for folders only (add -r)", ctx)
 
 
 @dataclass(frozen=True)
 class TreeArgs:
-    """The folder options of one command, as click parsed them."""
+    """The folder options of one command, as click parsed them.
 
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    update: str | None = None
-    checksum: bool = False
-    dry_run: bool = False
-    transfers: int = 8
-    retries: int = 2
-    fail_fast: bool = False
-    bwlimit: float | None = None
-    follow_symlinks: bool = False
+    Attributes:
+        options: The tree options given on the command line, by their names (``max_workers``...).
+        dask: ``--dask``: the scheduler's address, or ``None``.
+    """
+
+    options: Mapping[str, Any]
     dask: str | None = None
-    delete: bool = False
-    atomic: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], *, atomic: bool) -> TreeArgs:
         """From the command function's keyword arguments (other keys are ignored)."""
-        names = (*TREE_OPTION_NAMES, "delete")
-        return cls(**{name: params[name] for name in names if name in params}, atomic=atomic)
+        options = {name: params[name] for name in OPTION_NAMES if name in params}
+        options["include"], options["exclude"] = tuple(options.get("include", ())), tuple(options.get("exclude", ()))
+        return cls({**options, "atomic": atomic}, params.get("dask"))
+
+    @property
+    def dry_run(self) -> bool:
+        """``--dry-run``."""
+        return bool(self.options.get("dry_run", False))
 
     def resolved_update(self, command: Command) -> str:
         """``--update``, or the command's default: ``changed`` for ``sync`` or with ``--checksum``, else ``missing``."""
-        if self.update is not None:
-            if self.checksum and self.update != "changed":
-                raise click.UsageError(f"--checksum compares files only with --update changed, not {self.update}")
-            return self.update
-        return "changed" if command == "sync" or self.checksum else "missing"
+        update, checksum = self.options.get("update"), self.options.get("checksum", False)
+        if update is not None:
+            if checksum and update != "changed":
+                raise click.UsageError(f"--checksum compares files only with --update changed, not {update}")
+            return str(update)
+        return "changed" if command == "sync" or checksum else "missing"
 
 
 # -- the plugin that keeps the result
@@ -496,27 +500,7 @@ def run_tree_command(
     progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
     recorder = BatchRecorder()
     on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress)
-
-    def report_file(outcome: FileOutcome) -> None:
-        # A plain function, not the object: the tree deep-copies its options (TreeOptions.plain() uses
-        # dataclasses.asdict), and an object holding a lock (the display's) cannot be copied.
-        on_file(outcome)
-
-    options: dict[str, Any] = {
-        "include": args.include,
-        "exclude": args.exclude,
-        "update": update,
-        "checksum": args.checksum,
-        "delete": args.delete,
-        "dry_run": args.dry_run,
-        "max_workers": args.transfers,
-        "on_file": report_file,
-        "atomic": args.atomic,
-        "retries": args.retries,
-        "fail_fast": args.fail_fast,
-        "max_bandwidth": args.bwlimit,
-        "follow_symlinks": args.follow_symlinks,
-    }
+    options: dict[str, Any] = {**args.options, "update": update, "on_file": on_file}
     stores = Stores(config, connect_timeout=connect_timeout)
     client = _dask_client(args)
     if client is not None:
@@ -525,7 +509,7 @@ def run_tree_command(
         src_store = None if src.is_local else stores.get(src.store or "", src.text)
         dst_store = None if dst.is_local else stores.get(dst.store or "", dst.text)
         if dst_store is not None:
-            options["atomic"] = atomic_writes(dst_store, dst.store or "", args.atomic)
+            options["atomic"] = atomic_writes(dst_store, dst.store or "", args.options["atomic"])
         call = _tree_call(src, dst, src_store, dst_store, options)
         result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress)
     finally:
@@ -559,7 +543,7 @@ def _dask_client(args: TreeArgs) -> Any:
     """
     if args.dask is None:
         return None
-    if args.bwlimit is not None:
+    if args.options.get("max_bandwidth") is not None:
         raise click.UsageError("--bwlimit caps the threads of this process; it cannot be used with --dask")
     try:
         distributed: Any = importlib.import_module("distributed")  # an optional extra

@@ -38,11 +38,10 @@ class Batch:
         source: The source root: a local folder (``store is None``) or a
             prefix in a store.
         destination: The destination root, likewise.
-        options: The call's options as plain data (``include``, ``exclude``,
-            ``update``, ``checksum``, ``delete``, ``dry_run``, ``max_workers``,
-            ``atomic``, ``retries``, ``fail_fast``, ``max_bandwidth``,
-            ``follow_symlinks``, ``modify_window``); callbacks and the
-            executor are not included.
+        options: The call's options as plain data, by name
+            (``TreeOptions.plain()``: every option of
+            :mod:`remote_store_transfer.tree.options` but the callbacks and
+            the executor).
         dry_run: ``True`` when nothing is moved (``options["dry_run"]``).
         planned_files: How many files will be transferred, once known: in a
             dry run from the start (``pre_batch`` sees it); otherwise when the

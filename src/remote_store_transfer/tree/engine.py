@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import numbers
 import os
 import posixpath
 from concurrent.futures import Executor
@@ -50,6 +51,27 @@ log = logging.getLogger("remote_store_transfer")
 
 _NOT_PLAIN = frozenset({"executor", "on_progress", "on_file", "filter"})
 
+_KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "bool": ("True or False", lambda v: isinstance(v, bool)),
+    "int": ("an int", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "number": ("a number", lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)),
+}
+"""What an option kind takes: its description for messages, and the check (``bool`` is never a number)."""
+
+_OPTION_KINDS: dict[str, str] = {
+    "checksum": "bool",
+    "modify_window": "number",
+    "delete": "bool",
+    "dry_run": "bool",
+    "max_workers": "int",
+    "atomic": "bool",
+    "retries": "int",
+    "fail_fast": "bool",
+    "max_bandwidth": "number?",
+    "follow_symlinks": "bool",
+}
+"""The type of each plain option (``?``: ``None`` too), checked first; ``include``/``exclude`` by ``PathFilter``."""
+
 
 @dataclass
 class TreeOptions:
@@ -78,14 +100,16 @@ class TreeOptions:
     filter: PathFilter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.update not in UPDATES:
+        for name, kind in _OPTION_KINDS.items():
+            value, optional = getattr(self, name), kind.endswith("?")
+            what, check = _KINDS[kind.rstrip("?")]
+            if not check(value) and not (optional and value is None):
+                raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, got {value!r}")
+        self.filter = PathFilter(self.include, self.exclude)
+        if not isinstance(self.update, str) or self.update not in UPDATES:
             raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}, got {self.update!r}")
         if self.checksum and self.update != "changed":
             raise ValueError(f"checksum=True compares files only with update='changed' (got update={self.update!r})")
-        for name in ("max_workers", "retries"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {value!r}")
         if self.max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         if self.retries < 0:
@@ -108,7 +132,6 @@ class TreeOptions:
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise TypeError(f"{name} must be callable, got {value!r}")
-        self.filter = PathFilter(self.include, self.exclude)
 
     def plain(self) -> dict[str, Any]:
         """The options as plain data, for ``Batch.options`` (no callbacks, no executor)."""

@@ -237,6 +237,10 @@ _CREDENTIAL_FIELDS = frozenset(
         "client_certificate",
         "aws_secret_access_key",
         "aws_session_token",
+        "access_token",
+        "refresh_token",
+        "api_key",
+        "authorization",
     }
 )
 """Field names (leading ``_`` ignored) whose set value is a credential: remote-store's sensitive option names

@@ -111,7 +111,8 @@ def registry_store(config: str | os.PathLike[str] | Mapping[str, Any], name: str
     (placeholders resolved from this process's environment); when a tree
     sends files to worker processes, the unresolved config and *name* go
     instead of the store, and each worker builds the store from its own
-    environment, once.
+    environment, once. Its ``child()`` stores (at any depth) travel the same
+    way, with their sub-path.
 
     Raises:
         KeyError: A placeholder names an unset variable, or *name* is not a store of the config.
@@ -144,7 +145,7 @@ class _DeclaredStore(Store):
     def child(self, subpath: str) -> Store:
         child = super().child(subpath)
         origin = _origins.get(self)
-        sub = _sub_path(self, child)
+        sub = _sub_path(self, child) if origin is not None else None
         if origin is not None and sub is not None:
             raw, name, base = origin
             _declare(child, raw, name, f"{base}/{sub}" if base and sub else base or sub)

@@ -40,7 +40,7 @@ from remote_store_transfer.transfers import (
     upload_tree,
 )
 from remote_store_transfer.tree import Batch, FileOutcome, TreeResult
-from remote_store_transfer.tree.shipping import CannotTravel, registry_store
+from remote_store_transfer.tree.shipping import CannotTravel, allow_pickled, registry_store
 from remote_store_transfer.version import __version__
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "TreeOverlapError",
     "TreeResult",
     "__version__",
+    "allow_pickled",
     "block_plugin",
     "capture",
     "configure",

@@ -134,7 +134,10 @@ def _shipped_spec(store: Store, src: Path, executor: Any) -> BatchSpec:
 def test_the_serialized_task_holds_no_secret_but_a_store_built_by_value_would(
     dask_client, dask_moto, s3_config, s3_credentials, tmp_path
 ):
-    """The contrast that shows the secret check can fail: the same spec built for a by-value S3 store holds them."""
+    """The contrast that shows the secret check can fail: the same spec built for a by-value S3 store holds them.
+
+    Such a store is refused; with ``allow_pickled`` it travels, credentials included.
+    """
     (tmp_path / "src").mkdir()
     key, secret = s3_credentials[S3_KEY_ENV], s3_credentials[S3_SECRET_ENV]
     by_config = rst.registry_store(s3_config, "archive")
@@ -152,7 +155,9 @@ def test_the_serialized_task_holds_no_secret_but_a_store_built_by_value_would(
     _assert_no_secret(pickle.dumps(safe), s3_credentials)
     _assert_no_secret(cloudpickle.dumps(safe), s3_credentials)
 
-    leaky = _shipped_spec(by_value, tmp_path / "src", dask_client)
+    with pytest.raises(rst.CannotTravel, match="allow_pickled"):  # refused, unless the caller opts in
+        _shipped_spec(by_value, tmp_path / "src", dask_client)
+    leaky = _shipped_spec(rst.allow_pickled(by_value), tmp_path / "src", dask_client)
     assert leaky.dst is not None
     assert leaky.dst.payload is not None  # travels pickled, as it is
     for payload in (pickle.dumps(by_value), pickle.dumps(leaky), cloudpickle.dumps(leaky)):

@@ -9,6 +9,7 @@ real options and exit codes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,8 +25,10 @@ from remote_store import Store
 from remote_store.backends import MemoryBackend
 
 from remote_store_transfer import TransferManager, enable_plugin, exitcodes
-from remote_store_transfer.audit import chain_head
+from remote_store_transfer.audit import chain_head, verify_chain
 from remote_store_transfer.audit import cli as audit_cli
+from remote_store_transfer.audit.chain import KEYED
+from remote_store_transfer.audit.records import chain_link
 from remote_store_transfer.cli import report
 
 KEY = "cli-test-key"
@@ -78,6 +81,42 @@ def same_text(text: str) -> str:
     text = text.replace("remote-store-transfer: error: audit ", "PROG: error: ")
     text = text.replace("python -m remote_store_transfer.audit: error: ", "PROG: error: ")
     return text.replace("remote-store-transfer audit", "PROG").replace("python -m remote_store_transfer.audit", "PROG")
+
+
+def plain_log(folder: Path, *, broken: bool) -> Path:
+    """A log of two records written without a key (*broken*: its first record edited)."""
+    log = folder / ("plain.jsonl" if broken else "plain-intact.jsonl")
+    manager = TransferManager()
+    enable_plugin("audit", manager=manager, path=log)
+    source = folder / "plain.src"
+    source.write_bytes(b"payload")
+    for i in range(2):
+        manager.upload(Store(backend=MemoryBackend()), source, f"f{i}")
+    if broken:
+        log.write_bytes(log.read_bytes().replace(b'"bytes":7', b'"bytes":8', 1))
+    return log
+
+
+def test_a_keyed_log_verified_without_its_key_is_reported_keyed_not_altered(logs):
+    """A real keyed log: without the key no verdict (``keyed``); an unkeyed log with an edited first record stays
+    altered, and so does a keyed log with a record written after it without the key."""
+    result = verify_chain(logs.log)
+    assert (result.ok, result.keyed, result.first_bad, result.records) == (False, True, 1, 3)
+    assert result.reason == KEYED
+    assert verify_chain(logs.log, key=KEY).ok
+
+    altered = verify_chain(plain_log(logs.log.parent, broken=True))
+    assert (altered.ok, altered.keyed, altered.first_bad) == (False, False, 1)
+    assert altered.reason.endswith(": altered")
+    assert verify_chain(plain_log(logs.log.parent, broken=False)).ok
+
+    lines = logs.log.read_bytes().splitlines()
+    seq, digest = chain_link(lines[-1])
+    unkeyed = json.dumps({"seq": seq + 1, "prev": digest, "v": 1}, separators=(",", ":")).encode()
+    with logs.log.open("ab") as fh:  # a record appended by someone without the key: plain SHA-256
+        fh.write(unkeyed[:-1] + f',"hash":"{hashlib.sha256(unkeyed).hexdigest()}"}}\n'.encode())
+    mixed = verify_chain(logs.log)
+    assert (mixed.ok, mixed.keyed) == (False, False)
 
 
 def tampered(logs: Logs) -> list[str]:
@@ -136,6 +175,18 @@ CASES: dict[str, tuple[Callable[[Logs], list[str]], dict[str, str], int, str]] =
         {},
         6,
         "the log ends at seq 3 but the head names seq 4",
+    ),
+    "a keyed log without --key-env": (
+        lambda logs: ["verify", str(logs.log)],
+        {},
+        2,
+        "audit.jsonl: the log is keyed (HMAC): verify it with its key, --key-env VAR",
+    ),
+    "a keyed log without --key-env, and a broken one": (
+        lambda logs: ["verify", str(logs.log), str(plain_log(logs.log.parent, broken=True))],
+        {},
+        6,
+        "plain.jsonl: record 1 of 2: the record's hash does not match its content: altered",
     ),
     "head of a valid log": (lambda logs: ["head", str(logs.log)], {}, 0, ""),
     "head of a missing file": (lambda logs: ["head", str(logs.log.with_name("nope.jsonl"))], {}, 3, "No such file"),

@@ -23,7 +23,17 @@ from remote_store_transfer.audit.records import GENESIS, HASH_SUFFIX, Key, chain
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["Check", "Line", "VerifyResult", "chain_head", "read_lines", "record_checks", "verify_chain", "verify_lines"]
+__all__ = [
+    "KEYED",
+    "Check",
+    "Line",
+    "VerifyResult",
+    "chain_head",
+    "read_lines",
+    "record_checks",
+    "verify_chain",
+    "verify_lines",
+]
 
 
 @dataclass(frozen=True)
@@ -37,12 +47,15 @@ class VerifyResult:
             inserted, reordered or truncated, or where removed records were;
             ``None`` when *ok*.
         reason: What is wrong there (``"intact"`` when *ok*).
+        keyed: ``True`` when the log was verified without a key but its records are keyed (HMAC): not a
+            verdict on the log, which needs the key it was written with.
     """
 
     ok: bool
     records: int
     first_bad: int | None
     reason: str
+    keyed: bool = False
 
     def __str__(self) -> str:
         if self.ok:
@@ -97,6 +110,11 @@ def _peek(line: Line) -> None:
         line.prev = prev if isinstance(prev, str) else None
 
 
+_PLAIN_MISMATCH = "the record's hash does not match its content: altered"
+KEYED = "the log is keyed (its record hashes are HMAC-SHA256): it can be verified only with the key it was written with"
+"""The reason of a keyed log verified without a key (:attr:`VerifyResult.keyed`)."""
+
+
 def _parse(line: Line, key: bytes | None) -> str | None:  # noqa: PLR0911 -- one return per defect
     """Check *line* on its own and fill its ``seq``/``prev``/``hash``; return what is wrong, or ``None``."""
     if not line.complete:
@@ -109,7 +127,7 @@ def _parse(line: Line, key: bytes | None) -> str | None:  # noqa: PLR0911 -- one
     if not hmac.compare_digest(hash_of(line.raw[: match.start()] + b"}", key), match.group(1).decode("ascii")):
         if key is not None:
             return "the record's hash does not match its content and the key: altered (or not made with this key)"
-        return "the record's hash does not match its content: altered"
+        return _PLAIN_MISMATCH
     _peek(line)
     if line.seq is None or line.prev is None:
         return "the record is not valid JSON with a seq and a prev: altered"
@@ -184,8 +202,9 @@ def verify_lines(source: Iterator[Line], key_bytes: bytes | None, checks: list[C
     seen: set[str] = set()
     for line in lines:
         problem = _parse(line, key_bytes)
-        if problem is not None:
-            return _fail(lines, line.number, problem)
+        if problem is not None:  # the first record not plain SHA-256: maybe a keyed log, verified without its key
+            first_plain = previous is None and problem == _PLAIN_MISMATCH
+            return _keyed_or_altered(lines, line) if first_plain else _fail(lines, line.number, problem)
         expected_seq = 1 if previous is None else (previous.seq or 0) + 1
         expected_prev = GENESIS if previous is None else previous.hash
         if line.seq != expected_seq or line.prev != expected_prev:
@@ -213,6 +232,24 @@ def verify_lines(source: Iterator[Line], key_bytes: bytes | None, checks: list[C
             )
             return VerifyResult(False, lines.count, lines.count + 1, reason)
     return VerifyResult(True, lines.count, None, "intact" if lines.count else "empty log")
+
+
+def _keyed_or_altered(lines: _Counted, first: Line) -> VerifyResult:
+    """Without a key, the *first* record's hash is not its plain SHA-256: a keyed log when no record's is and
+    the ``seq``/``prev`` links hold all along (an unkeyed log altered keeps the others' hashes), else altered."""
+    _peek(first)
+    keyed, previous = first.seq == 1 and first.prev == GENESIS, first
+    for line in lines:  # read to the end, so that records counts all of it
+        if not keyed or not line.complete:  # a cut last line says nothing on the key
+            continue
+        _peek(line)
+        match = HASH_SUFFIX.search(line.raw)
+        plain = match is not None and hash_of(line.raw[: match.start()] + b"}", None) == line.hash
+        keyed = match is not None and not plain and line.seq == (previous.seq or 0) + 1 and line.prev == previous.hash
+        previous = line
+    if keyed:
+        return VerifyResult(False, lines.count, first.number, KEYED, keyed=True)
+    return VerifyResult(False, lines.count, first.number, _PLAIN_MISMATCH)
 
 
 def _parse_anchor(anchor: str) -> tuple[int, str]:

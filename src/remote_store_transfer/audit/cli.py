@@ -60,7 +60,8 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0    ok: every chain intact and every batch complete (head: printed)
   1    other error (a FILE that cannot be read for another reason)
-  2    usage: bad option or argument, --key-env unset, a malformed --anchor or HEAD_FILE
+  2    usage: bad option or argument, --key-env unset, a malformed --anchor or HEAD_FILE, a keyed (HMAC) log
+       verified without --key-env
   3    not found: a FILE or the HEAD_FILE does not exist
   5    permission denied reading a FILE or the HEAD_FILE
   6    integrity failure: a broken chain, an incomplete batch, a record the anchor or head names missing or
@@ -154,9 +155,13 @@ def verify_cmd(
     except ValueError as exc:  # a malformed anchor or head
         hint = "--head" if "chain head" in str(exc) else "--anchor"
         raise click.BadParameter(str(exc), param_hint=hint) from exc
+    keyed = [file for file, r in report.chains.items() if r.keyed]  # verified without a key: no verdict
     errors = [
-        (file, f"record {r.first_bad} of {r.records}: {r.reason}") for file, r in report.chains.items() if not r.ok
+        (file, f"record {r.first_bad} of {r.records}: {r.reason}")
+        for file, r in report.chains.items()
+        if not r.ok and not r.keyed
     ]
+    errors += [(file, "the log is keyed (HMAC): verify it with its key, --key-env VAR") for file in keyed]
     errors += [(file, f"record {number}: {message}") for file, number, message in report.incomplete()]
     lines = [f"{file}: intact, {r.records} records" for file, r in report.chains.items() if r.ok]
     if report.batches and report.complete:
@@ -175,8 +180,9 @@ def verify_cmd(
         click.echo(line)
     for file, message in errors:
         _error(file, message)
-    if not report.ok:
-        click.get_current_context().exit(EXIT_INTEGRITY)
+    if not report.ok:  # a log that needs its key is a usage error, unless another one is broken
+        broken = len(errors) > len(keyed) or not report.complete
+        click.get_current_context().exit(EXIT_INTEGRITY if broken else EXIT_USAGE)
 
 
 @audit.command("head", epilog=EXIT_CODES_HELP, short_help="Print SEQ:HASH of a log's last record.")

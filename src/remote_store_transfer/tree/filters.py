@@ -16,10 +16,7 @@ A file is taken when it matches some ``include`` (or there is none) and no
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+from collections.abc import Sequence
 
 __all__ = ["PathFilter", "compile_glob"]
 
@@ -76,6 +73,13 @@ def compile_glob(pattern: str) -> re.Pattern[str]:  # noqa: PLR0912 -- one branc
     return re.compile(regex if anchored else f"(?:.*/)?{regex}", re.DOTALL)
 
 
+def _compiled(name: str, patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    try:
+        return tuple(compile_glob(p) for p in patterns)
+    except ValueError as exc:  # the option too: "empty glob pattern" alone does not say where
+        raise ValueError(f"{name}: {exc}") from None
+
+
 class PathFilter:
     """Which relative paths a tree call takes: some *include* (or none given) and no *exclude*.
 
@@ -84,8 +88,10 @@ class PathFilter:
         exclude: Glob patterns; a path matching any of them is left out.
 
     Raises:
-        ValueError: A pattern is empty or malformed (the message names it).
-        TypeError: *include* or *exclude* is a single string instead of a sequence.
+        ValueError: A pattern is empty or malformed (the message names the option and the pattern).
+        TypeError: *include* or *exclude* is not a sequence of ``str`` (``None``, one string, a pattern of
+            another type: the message names the option). One string is refused, not taken as one pattern:
+            ``include="*.txt"`` is the common slip for ``include=["*.txt"]``, and a ``str`` is a sequence too.
     """
 
     __slots__ = ("_exclude", "_include", "exclude", "include")
@@ -94,10 +100,15 @@ class PathFilter:
         for name, value in (("include", include), ("exclude", exclude)):
             if isinstance(value, str | bytes):
                 raise TypeError(f"{name} must be a sequence of glob patterns, not one string: {value!r}")
+            if not isinstance(value, Sequence):
+                raise TypeError(f"{name} must be a sequence of glob patterns (a list of str), got {value!r}")
+            for i, pattern in enumerate(value):
+                if not isinstance(pattern, str):
+                    raise TypeError(f"{name}[{i}] must be a glob pattern (a str), got {pattern!r}")
         self.include = tuple(include)
         self.exclude = tuple(exclude)
-        self._include = tuple(compile_glob(p) for p in self.include)
-        self._exclude = tuple(compile_glob(p) for p in self.exclude)
+        self._include = _compiled("include", self.include)
+        self._exclude = _compiled("exclude", self.exclude)
 
     def __bool__(self) -> bool:
         """``True`` when some pattern is set (every path is not simply taken)."""

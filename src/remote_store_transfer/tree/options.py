@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 import textwrap
 from collections.abc import Callable, Mapping, Sequence  # noqa: TC003 -- the dataclass and signatures read them
 from concurrent.futures import Executor
@@ -35,6 +36,15 @@ def _about(doc: str, *, plain: bool = True) -> dict[str, Any]:
         plain: It is plain data, kept in ``Batch.options`` (callbacks and executors are not).
     """
     return {"doc": " ".join(doc.split()), "plain": plain}
+
+
+_KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "bool": ("True or False", lambda v: isinstance(v, bool)),
+    "int": ("an int", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": ("a number", lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)),
+}
+"""What an option of each declared type takes: its description for messages, and the check (``bool`` is
+never a number). A ``T | None`` option takes ``None`` too; the other types are checked by hand below."""
 
 
 @dataclass(kw_only=True)
@@ -134,15 +144,23 @@ class TreeOptions:
     )
     filter: PathFilter = field(init=False, repr=False, compare=False)
 
+    def _check_types(self) -> None:
+        """The type of every option declared ``bool``, ``int`` or ``float`` (``| None``), from its declaration."""
+        for f in fields(self):
+            kind = str(f.type).removesuffix(" | None")
+            if f.init and kind in _KINDS:
+                value, what, check = getattr(self, f.name), *_KINDS[kind]
+                optional = str(f.type).endswith(" | None")
+                if not check(value) and not (optional and value is None):
+                    raise TypeError(f"{f.name} must be {what}{' or None' if optional else ''}, got {value!r}")
+
     def __post_init__(self) -> None:
-        if self.update not in UPDATES:
+        self._check_types()
+        self.filter = PathFilter(self.include, self.exclude)
+        if not isinstance(self.update, str) or self.update not in UPDATES:
             raise ValueError(f"update must be one of {', '.join(map(repr, UPDATES))}, got {self.update!r}")
         if self.checksum and self.update != "changed":
             raise ValueError(f"checksum=True compares files only with update='changed' (got update={self.update!r})")
-        for name in ("max_workers", "retries"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {value!r}")
         if self.max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         if self.retries < 0:
@@ -165,7 +183,6 @@ class TreeOptions:
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise TypeError(f"{name} must be callable, got {value!r}")
-        self.filter = PathFilter(self.include, self.exclude)
 
     def plain(self) -> dict[str, Any]:
         """The options as plain data, for ``Batch.options`` (no callbacks, no executor)."""

@@ -113,6 +113,8 @@ def plugin_spec(pm: TransferPluginManager, *, global_manager: bool) -> PluginSpe
 def _check_pickles(value: object, what: str) -> None:
     try:
         dumps(value)
+    except CannotTravel as exc:  # a store in it that would carry credentials: say which setting holds it
+        raise CannotTravel(f"{what} cannot travel to worker processes: {exc}") from exc
     except Exception as exc:
         raise CannotTravel(
             f"{what} cannot travel to worker processes: it does not pickle ({type(exc).__name__}: {exc}); "

@@ -39,7 +39,7 @@ class Batch:
             prefix in a store.
         destination: The destination root, likewise.
         options: The call's options as plain data (``include``, ``exclude``,
-            ``update``, ``checksum``, ``delete``, ``dry_run``, ``max_workers``,
+            ``update``, ``checksum``, ``delete``, ``max_delete``, ``dry_run``, ``max_workers``,
             ``atomic``, ``retries``, ``fail_fast``, ``max_bandwidth``,
             ``follow_symlinks``, ``modify_window``); callbacks and the
             executor are not included.

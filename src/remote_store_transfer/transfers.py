@@ -15,6 +15,7 @@ from remote_store_transfer import streaming
 from remote_store_transfer.plugin.manager import PluginInfo, TransferPluginManager, build_plugin_manager
 from remote_store_transfer.runtime import plugin_manager
 from remote_store_transfer.tree.engine import TreeOptions, run_tree
+from remote_store_transfer.tree.plan import MAX_DELETE
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -130,6 +131,7 @@ def upload_tree(
     checksum: bool = False,
     modify_window: float = 1.0,
     delete: bool = False,
+    max_delete: int | str | None = MAX_DELETE,
     dry_run: bool = False,
     max_workers: int = 8,
     executor: Executor | None = None,
@@ -163,6 +165,11 @@ def upload_tree(
         delete: After a run in which no file failed, delete the destination
             files under the prefix that the source does not have (excluded
             files are left alone).
+        max_delete: With *delete*, the most destination files a run may delete:
+            a count, or a percentage of the destination files the filters take
+            (default ``"50%"``); ``None``: no limit. A run that would delete
+            more deletes nothing and fails with ``DeleteLimitError`` (a listing
+            that ended early would otherwise wipe the files it missed).
         dry_run: Plan only: nothing is written or deleted; the result lists
             what would be transferred, skipped and deleted.
         max_workers: At most this many files in flight (default 8).
@@ -207,6 +214,7 @@ def download_tree(
     checksum: bool = False,
     modify_window: float = 1.0,
     delete: bool = False,
+    max_delete: int | str | None = MAX_DELETE,
     dry_run: bool = False,
     max_workers: int = 8,
     executor: Executor | None = None,
@@ -239,6 +247,11 @@ def download_tree(
         delete: After a run in which no file failed, delete the destination
             files under the prefix that the source does not have (excluded
             files are left alone).
+        max_delete: With *delete*, the most destination files a run may delete:
+            a count, or a percentage of the destination files the filters take
+            (default ``"50%"``); ``None``: no limit. A run that would delete
+            more deletes nothing and fails with ``DeleteLimitError`` (a listing
+            that ended early would otherwise wipe the files it missed).
         dry_run: Plan only: nothing is written or deleted; the result lists
             what would be transferred, skipped and deleted.
         max_workers: At most this many files in flight (default 8).
@@ -284,6 +297,7 @@ def transfer_tree(
     checksum: bool = False,
     modify_window: float = 1.0,
     delete: bool = False,
+    max_delete: int | str | None = MAX_DELETE,
     dry_run: bool = False,
     max_workers: int = 8,
     executor: Executor | None = None,
@@ -315,6 +329,11 @@ def transfer_tree(
         delete: After a run in which no file failed, delete the destination
             files under the prefix that the source does not have (excluded
             files are left alone).
+        max_delete: With *delete*, the most destination files a run may delete:
+            a count, or a percentage of the destination files the filters take
+            (default ``"50%"``); ``None``: no limit. A run that would delete
+            more deletes nothing and fails with ``DeleteLimitError`` (a listing
+            that ended early would otherwise wipe the files it missed).
         dry_run: Plan only: nothing is written or deleted; the result lists
             what would be transferred, skipped and deleted.
         max_workers: At most this many files in flight (default 8).
@@ -457,6 +476,7 @@ class TransferManager:
         checksum: bool = False,
         modify_window: float = 1.0,
         delete: bool = False,
+        max_delete: int | str | None = MAX_DELETE,
         dry_run: bool = False,
         max_workers: int = 8,
         executor: Executor | None = None,
@@ -484,6 +504,7 @@ class TransferManager:
         checksum: bool = False,
         modify_window: float = 1.0,
         delete: bool = False,
+        max_delete: int | str | None = MAX_DELETE,
         dry_run: bool = False,
         max_workers: int = 8,
         executor: Executor | None = None,
@@ -513,6 +534,7 @@ class TransferManager:
         checksum: bool = False,
         modify_window: float = 1.0,
         delete: bool = False,
+        max_delete: int | str | None = MAX_DELETE,
         dry_run: bool = False,
         max_workers: int = 8,
         executor: Executor | None = None,

@@ -44,6 +44,7 @@ from remote_store_transfer.cli.tree_progress import TreeProgress
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
+from remote_store_transfer.tree.plan import delete_limit
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -129,7 +130,7 @@ TREE_OPTION_NAMES = (
     "follow_symlinks",
     "dask",
 )
-"""The click parameter names of the folder options (``delete`` is ``sync``'s only)."""
+"""The click parameter names of the folder options (``delete`` and ``max_delete`` are ``sync``'s only)."""
 
 
 def _check_globs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -139,6 +140,18 @@ def _check_globs(ctx: click.Context, param: click.Parameter, value: tuple[str, .
         except ValueError as exc:
             raise click.BadParameter(f"{pattern!r}: {exc}", ctx, param) from exc
     return value
+
+
+def _check_max_delete(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    """``--max-delete``: a count (an int), a percentage (``"50%"``) or ``"none"``; ``None`` when not given."""
+    if value is None or value.strip().lower() == "none":
+        return None if value is None else "none"
+    limit: int | str = int(value) if value.strip().isdigit() else value.strip()
+    try:
+        delete_limit(limit, 0)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: give a count (10), a percentage (50%) or none", ctx, param) from exc
+    return limit
 
 
 def tree_options(*, sync: bool) -> Callable[[F], F]:
@@ -231,6 +244,17 @@ def tree_options(*, sync: bool) -> Callable[[F], F]:
                 help="Mirror: delete destination files the source lacks, after a run without failures.",
             )
         )
+        options.append(
+            click.option(
+                "--max-delete",
+                "max_delete",
+                default=None,
+                metavar="N|P%|none",
+                callback=_check_max_delete,
+                help="With --delete: delete nothing, and fail, when more than N files (or P% of the destination "
+                "files) would go; none: no limit. Default: 50%.",
+            )
+        )
 
     def decorate(func: F) -> F:
         for option in reversed(options):
@@ -270,12 +294,14 @@ class TreeArgs:
     follow_symlinks: bool = False
     dask: str | None = None
     delete: bool = False
+    max_delete: int | str | None = None
+    """``None``: not given (the library's default); ``"none"``: no limit."""
     atomic: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], *, atomic: bool) -> TreeArgs:
         """From the command function's keyword arguments (other keys are ignored)."""
-        names = (*TREE_OPTION_NAMES, "delete")
+        names = (*TREE_OPTION_NAMES, "delete", "max_delete")
         return cls(**{name: params[name] for name in names if name in params}, atomic=atomic)
 
     def resolved_update(self, command: Command) -> str:
@@ -517,6 +543,8 @@ def run_tree_command(
         "max_bandwidth": args.bwlimit,
         "follow_symlinks": args.follow_symlinks,
     }
+    if args.max_delete is not None:
+        options["max_delete"] = None if args.max_delete == "none" else args.max_delete
     stores = Stores(config, connect_timeout=connect_timeout)
     client = _dask_client(args)
     if client is not None:

@@ -23,6 +23,7 @@ from remote_store_transfer import (
     TreeOverlapError,
     TreeResult,
     download_tree,
+    registry_store,
     transfer,
     transfer_tree,
     upload_tree,
@@ -224,6 +225,29 @@ def test_two_backends_on_one_bucket_overlap(moto_server: MotoServer) -> None:
     with pytest.raises(TreeOverlapError):
         transfer_tree(a.child("data"), "sub", b, "data", delete=True)
     assert read_store(a, "data") == {"x.txt": b"x"}  # nothing nested, nothing deleted
+
+
+def test_two_registry_stores_on_one_bucket_overlap(moto_server: MotoServer) -> None:
+    moto_server.make_bucket("evidence-registry")
+    options = {
+        "bucket": "evidence-registry",
+        "endpoint_url": moto_server.endpoint,
+        "key": "testing",
+        "secret": "testing",
+        "region_name": moto_server.region,
+    }
+    config = {
+        "backends": {"one": {"type": "s3", "options": options}, "two": {"type": "s3", "options": options}},
+        "stores": {"a": {"backend": "one"}, "c": {"backend": "two", "root_path": "data/sub"}},
+    }
+    a, c = registry_store(config, "a"), registry_store(config, "c")
+    write_store(a, "data/sub", {"x.txt": b"x"})
+
+    with pytest.raises(TreeOverlapError):
+        transfer_tree(c, "", a, "data", update="changed", delete=True, max_delete=None)
+    with pytest.raises(SameFileError):
+        transfer(c, "x.txt", a, "data/sub/x.txt", overwrite=True)
+    assert read_store(a, "data") == {"sub/x.txt": b"x"}
 
 
 def test_two_buckets_do_not_overlap(moto_server: MotoServer) -> None:

@@ -12,6 +12,8 @@ from remote_store_transfer.context import Endpoint, TransferContext
 from remote_store_transfer.errors import (
     AuditError,
     ConfigError,
+    ContainerNotFound,
+    DeleteLimitError,
     IncompleteTransferError,
     IntegrityError,
     PluginLoadError,
@@ -50,6 +52,8 @@ __all__ = [
     "Batch",
     "CannotTravel",
     "ConfigError",
+    "ContainerNotFound",
+    "DeleteLimitError",
     "Endpoint",
     "FileOutcome",
     "IncompleteTransferError",

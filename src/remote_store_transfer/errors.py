@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from remote_store import NotFound
+
 __all__ = [
     "AuditError",
     "ConfigError",
+    "ContainerNotFound",
+    "DeleteLimitError",
     "IncompleteTransferError",
     "IntegrityError",
     "PluginLoadError",
@@ -209,3 +213,52 @@ class SameFileError(TransferError, ValueError):
         )
         self.source = source
         self.destination = destination
+
+
+class ContainerNotFound(TransferError, NotFound):
+    """The bucket or container (or the root folder) of a tree's source store does not exist.
+
+    A prefix that does not exist in an existing bucket is an empty source; a
+    bucket that does not exist is an error (a mistyped name must not read as
+    "nothing to copy"). A tree records it as the failure under the empty path
+    ``""``, so nothing is deleted. A :class:`remote_store.NotFound` too (the
+    command line's exit code 3).
+
+    Attributes:
+        source: Description of the source root.
+        container: The bucket, container or root folder that is missing, when the store names it.
+    """
+
+    def __init__(self, source: str, container: str | None = None) -> None:
+        what = f"{container!r} " if container else ""
+        super().__init__(f"the bucket, container or root folder {what}of the source {source} does not exist")
+        self.source = source
+        self.container = container
+
+
+class DeleteLimitError(TransferError):
+    """A tree with ``delete=True`` would delete more destination files than ``max_delete`` allows.
+
+    Nothing is deleted: a source listing that ended early without an error
+    would otherwise read as "these files were removed at the source".
+
+    Attributes:
+        would_delete: How many files the run would have deleted.
+        limit: How many it may delete (``max_delete`` resolved against the destination).
+        max_delete: The option as given (a count, or a percentage such as ``"50%"``).
+        destination_files: The destination files the filters take (what a percentage is of).
+    """
+
+    def __init__(
+        self, destination: str, would_delete: int, limit: int, max_delete: int | str, destination_files: int
+    ) -> None:
+        super().__init__(
+            f"refusing to delete {would_delete} of the {destination_files} files under {destination}: "
+            f"max_delete={max_delete!r} allows at most {limit}; nothing was deleted. If the source "
+            "listing is complete, raise the limit (max_delete=N or 'P%', --max-delete on the command line) "
+            "or give max_delete=None (--max-delete none) for no limit"
+        )
+        self.would_delete = would_delete
+        self.limit = limit
+        self.max_delete = max_delete
+        self.destination_files = destination_files

@@ -25,7 +25,8 @@ EXIT_USAGE = 2
 """Bad command line or configuration: unknown option, unknown store name, no registry, bad plugin config,
 a store whose ``${VAR}`` is unset, a memory store, a folder copied into itself."""
 EXIT_NOT_FOUND = 3
-"""The source does not exist (``NotFound``, ``FileNotFoundError``)."""
+"""The source does not exist (``NotFound``, ``FileNotFoundError``), nor its bucket or container
+(``ContainerNotFound``)."""
 EXIT_EXISTS = 4
 """The destination exists and ``--overwrite`` was not given (``AlreadyExists``, ``FileExistsError``)."""
 EXIT_DENIED = 5

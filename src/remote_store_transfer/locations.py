@@ -6,48 +6,110 @@ writing while it is being read, and leave it empty: upstream
 a local store serves and an upload from it. :func:`refuse_same_file` finds
 such a call from the public Store API only (``resolve()`` and
 ``native_path()``), whatever the spelling: another ``Store`` object or a
-``child()`` alias of the same place, a local path with ``./``, ``//``, a
-symlink or a hard link to the same file.
+``child()`` alias of the same place, another backend object on the same
+bucket or server, a local path with ``./``, ``//``, a symlink or a hard link
+to the same file. :func:`physical` is the one answer to "where is this
+store path": the tree overlap check uses it too.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import SameFileError
 
 if TYPE_CHECKING:
-    from remote_store import Store
+    from remote_store import ResolutionPlan, Store
 
-__all__ = ["refuse_same_file", "same_backend"]
-
-
-_places: dict[int, tuple[str | None, str, weakref.ref[Store]]] = {}
-"""``id(store)`` -> ``(kind, native root, weak reference)``; an entry goes when its store does."""
+__all__ = ["Location", "physical", "refuse_same_file", "same_backend"]
 
 
-def _place(store: Store) -> tuple[str | None, str, weakref.ref[Store]]:
-    """``(kind, native root, _)`` of *store*, looked up once per store: it is on every call's path.
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a path physically is.
+
+    Attributes:
+        kind: ``"local"``, ``"s3"`` (every S3 backend: ``s3``, ``s3-pyarrow``), ``"sftp"``, ``"azure"``,
+            or the backend's own kind.
+        authority: What names the place the path is in: ``(endpoint URL, bucket)`` for S3,
+            ``(host, port)`` for SFTP, ``(account URL, container)`` for Azure, ``()`` for local
+            paths; ``None`` for a kind whose resolve() names no place (a memory store): two such
+            locations are the same place only through the same backend object (:func:`same_backend`).
+        path: The native path: the real path of a local one (links and ``..`` resolved), else the
+            backend's native path without leading or trailing ``/``.
+    """
+
+    kind: str
+    authority: tuple[str, ...] | None
+    path: str
+
+    @property
+    def sep(self) -> str:
+        """The path separator of :attr:`path`."""
+        return os.sep if self.kind == "local" else "/"
+
+    def same_place(self, other: Location) -> bool | None:
+        """``True``/``False`` when the two are known to be in the same place (or not); ``None`` when unknown."""
+        if self.kind != other.kind:
+            return False
+        if self.authority is None or other.authority is None:
+            return None
+        return self.authority == other.authority
+
+
+def _authority(plan: ResolutionPlan) -> tuple[str, tuple[str, ...] | None]:
+    """``(kind, authority)`` of a resolution plan (see :class:`Location`)."""
+    details = plan.details
+    if plan.kind == "local":
+        return "local", ()
+    if "bucket" in details:
+        return "s3", (str(details.get("endpoint_url") or "").rstrip("/"), str(details["bucket"]))
+    if plan.kind == "sftp" and "host" in details:
+        return "sftp", (str(details["host"]).lower(), str(details.get("port", 22)))
+    if "container" in details and "account_url" in details:
+        return plan.kind, (str(details["account_url"] or "").rstrip("/"), str(details["container"]))
+    return plan.kind, None
+
+
+def physical(store: Store | None, path: str) -> Location | None:
+    """Where *path* of *store* (``None``: a local path) physically is; ``None`` when the store cannot say."""
+    if store is None:
+        return Location("local", (), os.path.realpath(path))
+    try:
+        plan = store.resolve(path.strip("/"))
+    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: never provably the same place
+        return None
+    kind, authority = _authority(plan)
+    if kind == "local":
+        return Location(kind, authority, os.path.realpath(plan.native_path))
+    return Location(kind, authority, plan.native_path.strip("/"))
+
+
+_places: dict[int, tuple[Location | None, weakref.ref[Store]]] = {}
+"""``id(store)`` -> ``(physical location of its root, weak reference)``; an entry goes when its store does."""
+
+
+def _place(store: Store) -> Location | None:
+    """Where *store*'s root is, looked up once per store: it is on every call's path.
 
     Keyed by ``id()``: ``Store.__hash__`` and ``__eq__`` are Python code, a plain ``dict`` lookup is not.
     """
     place = _places.get(id(store))
     if place is not None:
-        return place
-    try:
-        kind, root = store.resolve("").kind, store.native_path("").strip("/")
-    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: never provably the same place
-        kind, root = None, ""
+        return place[0]
+    where = physical(store, "")
     key = id(store)
-    place = _places[key] = (kind, root, weakref.ref(store, lambda _: _places.pop(key, None)))
-    return place
+    _places[key] = (where, weakref.ref(store, lambda _: _places.pop(key, None)))
+    return where
 
 
 def _root(store: Store) -> str:
-    return _place(store)[1]
+    place = _place(store)
+    return "" if place is None else place.path
 
 
 def same_backend(a: Store, b: Store) -> bool:
@@ -85,7 +147,7 @@ def refuse_same_file(
     Each end is a store and a path in it, or ``None`` and a local path.
     Cheap on the common path (it runs on every call): the stores' kinds are
     looked up once per store, two stores that can never share a file
-    (other kinds, other backends) are remembered as such, and two store
+    (other kinds, other buckets or servers) are remembered as such, and two store
     paths are compared only when their last segments match (the same store
     file has the same name; only local files have other names, through links).
 
@@ -94,18 +156,21 @@ def refuse_same_file(
     """
     if (id(src_store), id(dst_store)) in _apart:
         return
-    src_kind = "local" if src_store is None else _place(src_store)[0]
-    dst_kind = "local" if dst_store is None else _place(dst_store)[0]
-    if src_kind is None or src_kind != dst_kind:
+    src_place = _LOCAL if src_store is None else _place(src_store)
+    dst_place = _LOCAL if dst_store is None else _place(dst_store)
+    if src_place is None or dst_place is None or src_place.kind != dst_place.kind:
         if src_store is not None and dst_store is not None:
             _remember_apart(src_store, dst_store)
         return
-    if src_kind == "local":
+    if src_place.kind == "local":
         same = _same_local_file(_native(src_store, src_path), _native(dst_store, dst_path))
     else:
         assert src_store is not None
         assert dst_store is not None
-        if not same_backend(src_store, dst_store):
+        place = src_place.same_place(dst_place)
+        if place is None:  # a kind that names no place (memory): the same only through the same backend
+            place = same_backend(src_store, dst_store)
+        if not place:
             _remember_apart(src_store, dst_store)
             return
         if src_path.rstrip("/").rpartition("/")[2] != dst_path.rstrip("/").rpartition("/")[2]:
@@ -116,9 +181,14 @@ def refuse_same_file(
         raise SameFileError(operation, source.describe(), destination.describe())
 
 
+_LOCAL = Location("local", (), "")
+"""The place of a local path (the path itself is compared file by file)."""
+
+
 _apart: dict[tuple[int, int], tuple[weakref.ref[Store], weakref.ref[Store]]] = {}
 """``(id(source store), id(destination store))`` of the pairs that can never hold the same file:
-of different kinds, or (not local) on different backends. An entry goes when either store does."""
+of different kinds, or (not local) in different places (buckets, servers, backends).
+An entry goes when either store does."""
 
 
 def _remember_apart(src_store: Store, dst_store: Store) -> None:

@@ -105,7 +105,7 @@ def test_a_delete_tree_on_the_cluster_deletes_through_the_registry_store(dask_cl
     s3 = rst.registry_store(s3_config, "archive")
     s3.write("tree/stale.bin", b"not in the source")
 
-    result = rst.upload_tree(s3, tmp_path / "src", "tree", executor=dask_client, delete=True)
+    result = rst.upload_tree(s3, tmp_path / "src", "tree", executor=dask_client, delete=True, max_delete=None)
 
     assert result.ok, result.failed
     assert result.deleted == ["stale.bin"]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from remote_store import Capability, CapabilitySet, Store
+from remote_store import Capability, CapabilitySet, NotFound, Store
 from remote_store.backends import LocalBackend, MemoryBackend, S3Backend, SFTPBackend
 
 from remote_store_transfer import hookimpl
@@ -520,6 +520,8 @@ class Faults:
         lambda: BrokenPipeError("destination connection lost mid-write")
     )
     write_read_sizes: Callable[[int], int] | None = None
+    list_fails_after: int | None = None
+    """``list_files`` raises ``NotFound`` after yielding this many files (a page or folder that vanished)."""
 
     @property
     def opened(self) -> list[FaultyStream]:
@@ -538,6 +540,12 @@ class Faults:
 
     def write(self, path: str, content: Any, **kwargs: Any) -> Any:
         return super().write(path, self._incoming(content), **kwargs)
+
+    def list_files(self, path: str, **kwargs: Any) -> Any:
+        for n, info in enumerate(super().list_files(path, **kwargs)):
+            if self.list_fails_after is not None and n >= self.list_fails_after:
+                raise NotFound(f"Folder not found: {path} (vanished mid-listing)", path=path, backend="faults")
+            yield info
 
     def write_atomic(self, path: str, content: Any, **kwargs: Any) -> Any:
         return super().write_atomic(path, self._incoming(content), **kwargs)

@@ -316,7 +316,7 @@ def test_delete_removes_extra_files_but_not_excluded_ones(kind: str, stores, tmp
     write_store(store, "dst", {"old.txt": b"extra", "sub/old.txt": b"extra", "keep.log": b"excluded extra"})
     outcomes = Outcomes()
 
-    result = upload_tree(store, src, "dst", delete=True, exclude=["*.log"], on_file=outcomes)
+    result = upload_tree(store, src, "dst", delete=True, max_delete=None, exclude=["*.log"], on_file=outcomes)
 
     assert sorted(result.transferred) == sorted(NESTED)
     assert sorted(result.deleted) == ["old.txt", "sub/old.txt"]
@@ -331,7 +331,7 @@ def test_delete_on_a_local_destination(stores, tmp_path: Path) -> None:
     write_store(store, "p", NESTED)
     out = write_local(tmp_path / "out", {"extra.txt": b"x", "sub/extra.txt": b"y", "a.txt": NESTED["a.txt"]})
 
-    result = download_tree(store, "p", out, delete=True)
+    result = download_tree(store, "p", out, delete=True, max_delete=None)
 
     assert sorted(result.deleted) == ["extra.txt", "sub/extra.txt"]
     assert result.skipped == ["a.txt"]

@@ -62,7 +62,7 @@ Exit codes:
   0    ok
   1    other error
   2    usage: bad option or argument, unknown store, bad registry or plugin config, a folder into itself
-  3    not found (the source)
+  3    not found (the source, or its bucket or container)
   4    already exists (the destination; give --overwrite)
   5    denied by a plugin (policy or any other: TransferDenied), or permission denied
   6    integrity failure (a verifier rejected it; the source ended early; a broken or incomplete audit log)

@@ -44,7 +44,8 @@ from remote_store_transfer.cli.tree_progress import TreeProgress
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
-from remote_store_transfer.tree.options import OPTION_NAMES
+from remote_store_transfer.tree.options import OPTION_NAMES, TreeOptions
+from remote_store_transfer.tree.plan import delete_limit
 
 if TYPE_CHECKING:
     from remote_store import Store
@@ -129,6 +130,19 @@ def _check_globs(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     return value
 
 
+def _check_max_delete(ctx: click.Context, param: click.Parameter, value: str) -> int | str | None:
+    """``--max-delete``: a count (``10``), a percentage (``50%``) or ``none`` (no limit: ``None``)."""
+    text = str(value).strip()
+    if text.lower() == "none":
+        return None
+    limit: int | str = int(text) if text.isdigit() else text
+    try:
+        delete_limit(limit, 0)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(f"{value!r}: give a count (10), a percentage (50%) or none", ctx, param) from exc
+    return limit
+
+
 @dataclass(frozen=True)
 class Flag:
     """How one tree option shows on the command line: a click option whose parameter is the option's name.
@@ -174,6 +188,18 @@ FLAGS: Mapping[str, Flag | str] = {
         "Mirror: delete destination files the source lacks, after a run without failures.",
         sync_only=True,
         click={"is_flag": True},
+    ),
+    "max_delete": Flag(
+        "--max-delete",
+        "With --delete: delete nothing, and fail, when more than N files (or P% of the destination files) would "
+        "go; none: no limit.",
+        sync_only=True,
+        click={
+            "default": str(TreeOptions.__dataclass_fields__["max_delete"].default),
+            "show_default": True,
+            "metavar": "N|P%|none",
+            "callback": _check_max_delete,
+        },
     ),
     "dry_run": Flag(
         "--dry-run", "Print what would be transferred, skipped and deleted; change nothing.", click={"is_flag": True}

@@ -17,12 +17,14 @@ import posixpath
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
+from remote_store import NotFound
+
 from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.endpoint import Endpoint
-from remote_store_transfer.errors import TransferError, TreeOverlapError
-from remote_store_transfer.locations import same_backend
+from remote_store_transfer.errors import ContainerNotFound, DeleteLimitError, TransferError, TreeOverlapError
+from remote_store_transfer.locations import physical, same_backend
 from remote_store_transfer.tree.mover import Mover
-from remote_store_transfer.tree.plan import decide, keeps_mtime
+from remote_store_transfer.tree.plan import decide, delete_limit, keeps_mtime
 from remote_store_transfer.tree.runner import Bandwidth, Runner, Task, is_process_executor
 from remote_store_transfer.tree.shipping import SharedStore, store_spec
 from remote_store_transfer.tree.walk import (
@@ -48,36 +50,24 @@ __all__ = ["run_tree"]
 log = logging.getLogger("remote_store_transfer")
 
 
-def _location(store: Store | None, root: str) -> tuple[str, str] | None:
-    """``(kind, native path)`` of *root*; local paths are made real (links and ``..`` resolved)."""
-    if store is None:
-        return ("local", os.path.realpath(root))
-    try:
-        plan = store.resolve(root.strip("/"))
-    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: no overlap check possible
-        return None
-    if plan.kind == "local":
-        return ("local", os.path.realpath(plan.native_path))
-    return (plan.kind, plan.native_path.strip("/"))
-
-
 def _inside(inner: str, outer: str, sep: str) -> bool:
     return inner == outer or not outer or inner.startswith(outer.rstrip(sep) + sep)
 
 
 def _check_overlap(src: Endpoint, dst: Endpoint) -> None:
-    """Refuse a tree copied into itself, into its own subtree, or onto its parent (``TreeOverlapError``)."""
-    a, b = _location(src.store, src.path), _location(dst.store, dst.path)
-    if a is None or b is None or a[0] != b[0]:
+    """Refuse a tree copied into itself, into its own subtree, or onto its parent (``TreeOverlapError``).
+
+    Compares physical locations (:func:`physical`): two backend objects on one bucket or server are one place.
+    """
+    a, b = physical(src.store, src.path), physical(dst.store, dst.path)
+    if a is None or b is None:
         return
-    if a[0] == "local":
-        overlap = _inside(a[1], b[1], os.sep) or _inside(b[1], a[1], os.sep)
-    else:  # same kind of store: the same place only if it is the same backend
+    place = a.same_place(b)
+    if place is None:  # a kind that names no place (memory): the same place only through the same backend
         assert src.store is not None
         assert dst.store is not None
-        nested = _inside(a[1], b[1], "/") or _inside(b[1], a[1], "/")
-        overlap = nested and same_backend(src.store, dst.store)
-    if overlap:
+        place = same_backend(src.store, dst.store)
+    if place and (_inside(a.path, b.path, a.sep) or _inside(b.path, a.path, a.sep)):
         raise TreeOverlapError(src.describe(), dst.describe())
 
 
@@ -98,6 +88,8 @@ class _Tree:
         self.src, self.dst = src, dst
         self.runner = runner
         self.index: dict[str, Entry] = {}
+        self.dst_files = 0
+        """The destination files the filters take (what a percentage ``max_delete`` is of)."""
         self.seen = 0
         """Source entries the walk yielded (taken by the filters)."""
         self.keeps_mtime = keeps_mtime(dst.store)
@@ -202,6 +194,8 @@ class _Tree:
             self.index = index_local(self.dst.path)
         else:
             self.index = index_store(self.dst.store, self.dst.path)
+        taken = self.options.filter
+        self.dst_files = sum(1 for rel, entry in self.index.items() if entry.skip is None and taken(rel))
 
     def items(self) -> Iterator[FileOutcome | Task]:
         """The source listing, planned file by file: skipped outcomes, and tasks for the runner."""
@@ -237,6 +231,8 @@ class _Tree:
                     yield Task(entry.path, functools.partial(run_file, self.spec, entry, decision, dst))
                 else:
                     yield Task(entry.path, functools.partial(self.mover.task, entry, decision, dst))
+            if self.seen == 0 and self.src.store is not None:
+                _refuse_missing_container(self.src.store, self.src.describe())
         except Exception as exc:  # noqa: BLE001 -- the listing itself failed: the tree is incomplete (and nothing is deleted)
             exc.add_note(f"while listing {self.src.describe()}")
             yield FileOutcome("", "failed", error=exc, dry_run=options.dry_run)
@@ -273,12 +269,38 @@ class _Tree:
             )
             yield FileOutcome("", "failed", error=refusal, dry_run=self.options.dry_run)
             return
+        limit = delete_limit(self.options.max_delete, self.dst_files)
+        if limit is not None and len(doomed) > limit:
+            assert self.options.max_delete is not None
+            error = DeleteLimitError(self.dst.describe(), len(doomed), limit, self.options.max_delete, self.dst_files)
+            yield FileOutcome("", "failed", error=error, dry_run=self.options.dry_run)
+            return
         for rel, entry in doomed:
             if self.options.dry_run:
                 yield FileOutcome(rel, "deleted", size=entry.size, reason="not in source", dry_run=True)
             else:
                 call = self.mover.delete if self.spec is None else functools.partial(run_delete, self.spec)
                 yield Task(rel, functools.partial(call, rel, entry.size))
+
+
+def _refuse_missing_container(store: Store, source: str) -> None:
+    """Raise :class:`ContainerNotFound` when *store*'s bucket or container does not exist (an empty listing).
+
+    Asked only after a listing that held no file, since S3 lists a missing bucket
+    as empty. Only ``NotFound`` from ``ping()`` counts: another error (a denied
+    ``HeadBucket`` where listing is allowed) leaves the source an empty one.
+    """
+    try:
+        store.ping()
+    except NotFound as exc:
+        try:
+            details = store.resolve("").details
+        except Exception:  # noqa: BLE001 -- the name is a courtesy
+            details = {}
+        name = details.get("bucket") or details.get("container")
+        raise ContainerNotFound(source, str(name) if name else None) from exc  # the chain keeps NoSuchBucket
+    except Exception:  # noqa: BLE001 -- not a proof that the container is missing
+        return
 
 
 def _locked(items: Iterator[Entry], lock: threading.Lock) -> Iterator[Entry]:

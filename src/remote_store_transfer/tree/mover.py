@@ -10,9 +10,11 @@ It never raises: a file's error travels in its
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import posixpath
+import stat
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -38,11 +40,35 @@ if TYPE_CHECKING:
     from remote_store_transfer.tree.shipping import SharedStore
     from remote_store_transfer.tree.walk import Entry
 
-__all__ = ["Mover"]
+__all__ = ["LinkInPath", "Mover", "refuse_links"]
 
 log = logging.getLogger("remote_store_transfer")
 
+
+class LinkInPath(NotADirectoryError):
+    """A folder on the way to a local destination file is a symbolic link: the file would be written outside."""
+
+
+def refuse_links(root: str, rel: str) -> None:
+    """Raise :class:`LinkInPath` when a folder between the local *root* and its file *rel* is a symbolic link.
+
+    Each folder is looked at with ``lstat`` (links not followed); *root*
+    itself, as the caller gave it, may be a link. Folders that do not exist
+    yet are made as real folders afterwards.
+    """
+    folder = root
+    for part in rel.split("/")[:-1]:
+        folder = os.path.join(folder, part)
+        try:
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode):
+            raise LinkInPath(errno.ENOTDIR, "a symbolic link, not a folder: refusing to write through it", folder)
+
+
 _NOTHING_WRITTEN = (
+    LinkInPath,
     AlreadyExists,
     FileExistsError,
     TransferDenied,
@@ -236,6 +262,7 @@ class Mover:
             )
         elif dst_store is None:
             local = self.dst_path(rel)
+            refuse_links(self._dst_root, rel)  # never write outside the destination through a linked folder
             os.makedirs(os.path.dirname(local), exist_ok=True)
             streaming.download(
                 dispatch,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from remote_store_transfer.tree.filters import PathFilter
-from remote_store_transfer.tree.plan import UPDATES, Update
+from remote_store_transfer.tree.plan import MAX_DELETE, UPDATES, Update, delete_limit
 from remote_store_transfer.tree.runner import is_process_executor
 
 if TYPE_CHECKING:
@@ -89,6 +89,14 @@ class TreeOptions:
         metadata=_about(
             """After a run in which no file failed, delete the destination files under the prefix that the
             source does not have (excluded files are left alone)."""
+        ),
+    )
+    max_delete: int | str | None = field(
+        default=MAX_DELETE,
+        metadata=_about(
+            """With ``delete``: the most files a run may delete, a count (``10``) or a percentage of the
+            destination files the filters take (``"50%"``, rounded down; the default); ``None``: no limit. A
+            run that would delete more deletes nothing and fails with ``DeleteLimitError``."""
         ),
     )
     dry_run: bool = field(
@@ -167,6 +175,7 @@ class TreeOptions:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_bandwidth is not None and not self.max_bandwidth > 0:
             raise ValueError(f"max_bandwidth must be a positive number of bytes per second, got {self.max_bandwidth!r}")
+        delete_limit(self.max_delete, 0)  # TypeError / ValueError naming max_delete
         if not self.modify_window >= 0:
             raise ValueError(f"modify_window must be 0 or more seconds, got {self.modify_window!r}")
         remote = is_process_executor(self.executor)

@@ -32,7 +32,18 @@ if TYPE_CHECKING:
 
     from remote_store_transfer.tree.walk import Entry
 
-__all__ = ["UPDATES", "Decision", "Side", "Update", "check", "decide", "keeps_mtime", "refresh"]
+__all__ = [
+    "MAX_DELETE",
+    "UPDATES",
+    "Decision",
+    "Side",
+    "Update",
+    "check",
+    "decide",
+    "delete_limit",
+    "keeps_mtime",
+    "refresh",
+]
 
 Update = Literal["missing", "changed", "all"]
 """The ``update`` option of the tree calls."""
@@ -40,6 +51,36 @@ Update = Literal["missing", "changed", "all"]
 UPDATES: tuple[str, ...] = ("missing", "changed", "all")
 
 _HASH_CHUNK = 1_048_576
+
+MAX_DELETE = "50%"
+"""The default ``max_delete``: a listing cut short without an error usually reads as most files gone."""
+
+
+def delete_limit(max_delete: int | str | None, destination_files: int) -> int | None:
+    """How many of *destination_files* a run may delete under *max_delete* (``None``: no limit).
+
+    *max_delete* is a count (``10``), a percentage of *destination_files*
+    (``"50%"``, rounded down), or ``None``.
+
+    Raises:
+        TypeError / ValueError: *max_delete* is none of those (the message names the option).
+    """
+    if max_delete is None:
+        return None
+    if isinstance(max_delete, int) and not isinstance(max_delete, bool):
+        if max_delete < 0:
+            raise ValueError(f"max_delete must be 0 or more files, got {max_delete}")
+        return max_delete
+    if not isinstance(max_delete, str):
+        raise TypeError(f"max_delete must be an int, a percentage such as '50%' or None, got {max_delete!r}")
+    number = max_delete.strip().removesuffix("%")
+    try:
+        percent = float(number) if max_delete.strip().endswith("%") else None
+    except ValueError:
+        percent = None
+    if percent is None or not 0 <= percent <= 100:
+        raise ValueError(f"max_delete must be a count or a percentage from '0%' to '100%', got {max_delete!r}")
+    return int(destination_files * percent // 100)
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,16 +165,44 @@ def walk_local(  # noqa: PLR0912 -- one branch per kind of entry
 
 
 def walk_store(store: Store, prefix: str, taken: Callable[[str], bool]) -> Iterator[Entry]:
-    """Every file under *prefix* in *store* whose relative path *taken* accepts, as the listing comes."""
+    """Every file under *prefix* in *store* whose relative path *taken* accepts, as the listing comes.
+
+    A prefix that does not exist (``NotFound`` before the first entry) holds no file.
+
+    Raises:
+        NotFound: The listing raised it after some entries (a page or folder that vanished):
+            it is not complete, so it must not read as the whole source.
+    """
     base = prefix.strip("/")
     cut = len(base) + 1 if base else 0
+    listing = _Counted(store.list_files(base, recursive=True))
     try:
-        for info in store.list_files(base, recursive=True):
+        for info in listing:
             rel = str(info.path)[cut:]
             if rel and taken(rel):
                 yield store_entry(info, rel)
-    except NotFound:  # a prefix that does not exist holds no file
-        return
+    except NotFound:
+        if listing.count:  # a page or folder that vanished mid-listing: the listing is not complete
+            raise
+        return  # a prefix that does not exist holds no file
+
+
+class _Counted:
+    """An iterator that counts the items it gave (to tell a missing prefix from a listing cut short)."""
+
+    __slots__ = ("count", "items")
+
+    def __init__(self, items: Iterator[FileInfo]) -> None:
+        self.items = items
+        self.count = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> FileInfo:
+        item = next(self.items)
+        self.count += 1
+        return item
 
 
 def index_store(store: Store, prefix: str) -> dict[str, Entry]:

@@ -331,6 +331,37 @@ def test_invalid_plugins_are_rejected_at_registration():
     assert [p.name for p in manager.list_plugins()] == ["progress"]
 
 
+class _WrapsPostBatch:
+    @hookimpl(wrapper=True)
+    def post_batch(self, batch, result):
+        return (yield)
+
+
+class _OldStyleWrapsPostBatch:
+    @hookimpl(hookwrapper=True)
+    def post_batch(self, batch, result):
+        yield
+
+
+class _WrapsPostDelete:
+    @hookimpl(wrapper=True)
+    def post_delete(self, context, error):
+        return (yield)
+
+
+@pytest.mark.parametrize("plugin_class", [_WrapsPostBatch, _OldStyleWrapsPostBatch, _WrapsPostDelete])
+def test_a_wrapper_of_an_ending_hook_is_refused_at_registration(plugin_class, tmp_path):
+    """post_batch / post_delete are called one implementation at a time: a wrapper would register and never run."""
+    hook = next(name for name in ("post_batch", "post_delete") if hasattr(plugin_class, name))
+    manager = TransferManager()
+    with pytest.raises(pluggy.PluginValidationError, match=f"{hook} cannot be a wrapper"):
+        manager.register(plugin_class(), name="wraps")
+    assert [p.name for p in manager.list_plugins()] == ["progress"]
+    with pytest.raises(pluggy.PluginValidationError, match=f"{hook} cannot be a wrapper"):
+        remote_store_transfer.plugin_manager().register(plugin_class(), name="wraps")
+    assert not remote_store_transfer.plugin_manager().has_plugin("wraps")
+
+
 def test_post_transfer_order_respects_tryfirst_and_trylast(make_file):
     order: list[str] = []
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from remote_store_transfer.capturing import capture
-from remote_store_transfer.context import Endpoint, TransferContext
+from remote_store_transfer.context import DeleteContext, Endpoint, TransferContext
 from remote_store_transfer.errors import (
     AuditError,
     ConfigError,
@@ -53,6 +53,7 @@ __all__ = [
     "CannotTravel",
     "ConfigError",
     "ContainerNotFound",
+    "DeleteContext",
     "DeleteLimitError",
     "Endpoint",
     "FileOutcome",

@@ -60,8 +60,8 @@ class Batch:
             ``ProcessPoolExecutor`` or a Dask client): their per-file hooks
             then run there, not in this process.
         transfer_ids: The ``context.id`` of every try of every file that has
-            ended, in the order they ended (filled in the caller's thread,
-            whichever process the files ran in).
+            ended, and of every deletion that ran its hooks, in the order they
+            ended (filled in the caller's thread, whichever process the files ran in).
     """
 
     def __init__(
@@ -130,7 +130,8 @@ class FileOutcome:
         attempts: How many times the transfer was tried (0 when skipped).
         dry_run: ``True`` when nothing was moved (the outcome is the plan).
         transfer_ids: The ``context.id`` of each try of this file (one per
-            ``pre_transfer`` / ``post_transfer`` pair), in order.
+            ``pre_transfer`` / ``post_transfer`` pair), in order; for a
+            deletion, the ``DeleteContext.id`` when deletion hooks ran.
     """
 
     path: str

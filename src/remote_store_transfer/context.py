@@ -1,4 +1,4 @@
-"""The per-call transfer context that every hook receives."""
+"""The contexts the per-file hooks receive: :class:`TransferContext` and :class:`DeleteContext` (a deletion)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from remote_store_transfer.endpoint import Endpoint
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from remote_store import WriteResult
+    from remote_store import Store, WriteResult
 
     from remote_store_transfer.batch import Batch
 
-__all__ = ["Endpoint", "Operation", "TransferContext", "describe_call"]
+__all__ = ["DeleteContext", "Endpoint", "Operation", "TransferContext", "describe_call"]
 
 Operation = Literal["upload", "download", "transfer"]
 """The three operations: which public function was called."""
@@ -55,6 +55,12 @@ class TransferContext:
         source: Where the bytes come from (local file for ``upload``).
         destination: Where the bytes go (local file for ``download``).
         overwrite: The caller's ``overwrite`` argument.
+        replaces: Whether the call replaces an existing destination file, as
+            far as it is known: in a tree call, ``True`` when the destination
+            listing held the file and ``False`` for a new file (a tree writes
+            new files into a store with ``overwrite=True`` too, without a
+            per-file existence check); ``None`` for a single-file call
+            (unknown: ``overwrite=True`` may or may not replace a file).
         size: The number of bytes the source holds, when known: the local
             file's size for ``upload`` (no remote call needed); ``None`` for
             ``download`` and ``transfer`` unless a ``pre_transfer``
@@ -91,6 +97,7 @@ class TransferContext:
         "on_progress",
         "operation",
         "overwrite",
+        "replaces",
         "size",
         "source",
         "started",
@@ -110,6 +117,7 @@ class TransferContext:
         size: int | None = None,
         atomic: bool = False,
         batch: Batch | None = None,
+        replaces: bool | None = None,
     ) -> None:
         self.operation: Operation = operation
         self.source = source
@@ -119,6 +127,7 @@ class TransferContext:
         self.size = size
         self.atomic = atomic
         self.batch = batch
+        self.replaces = replaces
         self.bytes_transferred = 0
         self.write_result: WriteResult | None = None
         self.started = time.time()
@@ -152,3 +161,90 @@ class TransferContext:
 
     def __repr__(self) -> str:
         return f"<TransferContext {self.describe()} bytes={self.bytes_transferred}>"
+
+
+class DeleteContext:
+    """Everything a plugin may know about one deletion: a destination file a tree's ``delete=True`` removes.
+
+    One object is made per deletion, before ``pre_delete``, and the same
+    object is passed to ``post_delete``. A deletion has no source and moves no
+    bytes, so it is not a :class:`TransferContext`: plugins written for
+    transfers never see one.
+
+    Attributes:
+        operation: Always ``"delete"``.
+        target: The file to delete: an :class:`Endpoint` (a path in the
+            destination store, or a local file when the destination is a folder).
+        size: The file's size as the destination listing gave it.
+        batch: The :class:`~remote_store_transfer.batch.Batch` of the tree call.
+        started: Wall-clock start time, seconds since the epoch.
+        started_perf: ``time.perf_counter()`` at start.
+        state: A dict private to this deletion for plugins' state.
+    """
+
+    __slots__ = ("_id", "_location", "batch", "size", "started", "started_perf", "state", "target")
+
+    operation: Literal["delete"] = "delete"
+
+    def __init__(self, target: Endpoint, *, size: int | None, batch: Batch | None) -> None:
+        self.target = target
+        self.size = size
+        self.batch = batch
+        self.started = time.time()
+        self.started_perf = time.perf_counter()
+        self.state: dict[str, Any] = {}
+        self._id: str | None = None
+        self._location: str | None = None
+
+    @property
+    def store(self) -> Store | None:
+        """The store the file is deleted from, or ``None`` for a local file."""
+        return self.target.store
+
+    @property
+    def path(self) -> str:
+        """The store-relative path of the file (or its local path)."""
+        return self.target.path
+
+    @property
+    def location(self) -> str:
+        """Where the file physically is: ``"<backend>:<native path>"`` (``"s3:bucket/key"``, ``"local:/abs/path"``).
+
+        Made from the store's public ``resolve()`` on first access (a local
+        file: its absolute path). Raises what ``resolve()`` raises for a path
+        the store refuses.
+        """
+        location = self._location
+        if location is None:
+            store = self.target.store
+            if store is None:
+                location = f"local:{os.path.abspath(self.target.path)}"
+            else:
+                plan = store.resolve(self.target.path)
+                location = f"{plan.backend}:{plan.native_path}"
+            self._location = location
+        return location
+
+    @property
+    def id(self) -> str:
+        """A unique id for this deletion (drawn from the same sequence as :attr:`TransferContext.id`)."""
+        ident = self._id
+        if ident is None:
+            ident = self._id = f"{_PROCESS_TAG}-{next(_counter):08d}"
+        return ident
+
+    @property
+    def started_at(self) -> datetime:
+        """:attr:`started` as a timezone-aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.started, tz=UTC)
+
+    def elapsed(self) -> float:
+        """Seconds since the deletion started (monotonic clock)."""
+        return time.perf_counter() - self.started_perf
+
+    def describe(self) -> str:
+        """``"delete Store(...):b/x.txt"``: the operation and the file, for messages."""
+        return f"delete {self.target.describe()}"
+
+    def __repr__(self) -> str:
+        return f"<DeleteContext {self.describe()}>"

@@ -26,6 +26,7 @@ from remote_store_transfer.capturing import record as capture_record
 from remote_store_transfer.context import Endpoint, TransferContext, describe_call
 from remote_store_transfer.errors import IncompleteTransferError
 from remote_store_transfer.locations import refuse_same_file
+from remote_store_transfer.plugin.calling import call_each
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -151,23 +152,14 @@ def _check_complete(context: TransferContext, received: int | None, *, written: 
 
 
 def _finish(dispatch: Dispatch, context: TransferContext, error: BaseException | None) -> BaseException | None:
-    """Run every ``post_transfer`` implementation; return the call's final error."""
-    for name, function, argnames in dispatch.post:
-        args = {"context": context, "error": error}
-        try:
-            function(*[args[a] for a in argnames])
-        except BaseException as exc:
-            if error is None:
-                error = exc
-            else:
-                log.error(
-                    "post_transfer of plugin %r raised while handling the failure of %s",
-                    name,
-                    context.describe(),
-                    exc_info=exc,
-                )
-                error.add_note(f"post_transfer of plugin {name!r} also raised {type(exc).__name__}: {exc}")
-    return error
+    """Run every ``post_transfer`` implementation (``plugin.calling.call_each``); return the call's final error."""
+    return call_each(
+        "post_transfer",
+        dispatch.post,
+        {"context": context, "error": error},
+        error,
+        lambda: f"{context.describe()}, {context.bytes_transferred} bytes moved",
+    )
 
 
 def _writer(store: Store, atomic: bool, metadata: Mapping[str, str] | None) -> Callable[..., WriteResult]:
@@ -195,10 +187,9 @@ def _failed(dispatch: Dispatch, context: TransferContext, exc: BaseException) ->
 
 
 def _end(dispatch: Dispatch, context: TransferContext) -> None:
-    """The data moved: ``post_transfer``, raising the first error it raised."""
+    """The data moved: ``post_transfer``, raising the first error it raised (with a note naming its plugin)."""
     error = _finish(dispatch, context, None)
     if error is not None:
-        error.add_note(f"in post_transfer of {context.describe()}, after {context.bytes_transferred} bytes moved")
         raise error
 
 
@@ -213,11 +204,13 @@ def upload(
     *,
     metadata: Mapping[str, str] | None = None,
     batch: Batch | None = None,
+    replaces: bool | None = None,
 ) -> None:
     """Stream a local file into *store* (see :func:`remote_store_transfer.upload`).
 
     *metadata* (user metadata for the destination, used by the tree calls to
-    keep modification times) and *batch* (``context.batch``) are for the tree calls.
+    keep modification times), *batch* (``context.batch``) and *replaces*
+    (``context.replaces``: the planner's word on whether the file exists) are for the tree calls.
     """
     path = os.fsdecode(local_path)  # bytes paths too (undecodable bytes as surrogates): str from here on
     with open(path, "rb") as fh:  # FileNotFoundError before any Store call (XFER-004)
@@ -231,6 +224,7 @@ def upload(
             size=os.fstat(fh.fileno()).st_size,
             atomic=atomic,
             batch=batch,
+            replaces=replaces,
         )
         write = _writer(store, atomic, metadata)
         _begin(dispatch, context)
@@ -266,10 +260,12 @@ def download(
     *,
     size: int | None = None,
     batch: Batch | None = None,
+    replaces: bool | None = None,
 ) -> None:
     """Stream a store file to a local path (see :func:`remote_store_transfer.download`).
 
-    *size* (``context.size``: the source's size from the tree's listing) and *batch* are for the tree calls.
+    *size* (``context.size``: the source's size from the tree's listing), *batch* and *replaces* are for the
+    tree calls.
     """
     dest = os.fsdecode(local_path)  # bytes paths too: str from here on
     refuse_same_file(store, remote_path, None, dest, "download")
@@ -284,6 +280,7 @@ def download(
         size=size,
         atomic=atomic,
         batch=batch,
+        replaces=replaces,
     )
     on_chunk = dispatch.chunk if on_progress is not None or dispatch.chunk_observers else None
     buffers = 2 if dispatch.chunk_observers else 1  # plugins see the data: keep each chunk until the next on_chunk
@@ -395,10 +392,11 @@ def transfer(
     size: int | None = None,
     metadata: Mapping[str, str] | None = None,
     batch: Batch | None = None,
+    replaces: bool | None = None,
 ) -> None:
     """Stream a file from one store to another (see :func:`remote_store_transfer.transfer`).
 
-    *size*, *metadata* and *batch* are for the tree calls (see :func:`upload` and :func:`download`).
+    *size*, *metadata*, *batch* and *replaces* are for the tree calls (see :func:`upload` and :func:`download`).
     """
     refuse_same_file(src_store, src_path, dst_store, dst_path, "transfer")
     if dispatch.unobserved and size is None and metadata is None and not capture_active():
@@ -430,6 +428,7 @@ def transfer(
         size=size,
         atomic=atomic,
         batch=batch,
+        replaces=replaces,
     )
 
     _begin(dispatch, context)

@@ -142,3 +142,59 @@ def test_a_bad_plugin_config_is_a_usage_error(cli, tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith(f"{PREFIX}plugins: ")
     assert "plugins.audit.not_a_key" in result.stderr
+
+
+def test_sync_delete_into_a_read_only_s3_store_exits_5_deletes_nothing_and_is_audited(cli_stores, registry, tmp_path):
+    """read_only holds for --delete too; every deletion, refused or done, has its record; the log verifies."""
+    audit = tmp_path / "audit.jsonl"
+    audit_only = tmp_path / "audit.toml"
+    audit_only.write_text(f"[plugins.audit]\npath = {json.dumps(str(audit))}\n")
+    guarded = tmp_path / "guarded.toml"
+    frozen = f"s3:cli-tests/{registry.s3_prefix}/frozen/*"
+    guarded.write_text(f"{audit_only.read_text()}\n[plugins.policy]\nread_only = [{json.dumps(frozen)}]\n")
+    src = cli_stores.cwd / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"alpha")
+    assert cli_stores("sync", "src", "s3:frozen", env={"REMOTE_STORE_TRANSFER_CONFIG": str(audit_only)}).returncode == 0
+    for name in ("stale.txt", "sub/stale.txt"):
+        registry.s3_put(f"frozen/{name}", b"extra")
+
+    refused = cli_stores(
+        "sync",
+        "src",
+        "s3:frozen",
+        "--delete",
+        "--max-delete",
+        "none",
+        env={"REMOTE_STORE_TRANSFER_CONFIG": str(guarded)},
+    )
+
+    assert refused.returncode == 5, refused.stderr
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 2, refused.stderr
+    assert all("denied by policy rule 'read_only'" in line for line in lines)
+    keys = {key.removeprefix(f"{registry.s3_prefix}/") for key in registry.s3_keys()}
+    assert keys == {"frozen/a.txt", "frozen/stale.txt", "frozen/sub/stale.txt"}
+
+    done = cli_stores(
+        "sync",
+        "src",
+        "s3:frozen",
+        "--delete",
+        "--max-delete",
+        "none",
+        env={"REMOTE_STORE_TRANSFER_CONFIG": str(audit_only)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert {key.removeprefix(f"{registry.s3_prefix}/") for key in registry.s3_keys()} == {"frozen/a.txt"}
+
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    deletions = [(r["target"]["path"], r["outcome"]) for r in records if r.get("operation") == "delete"]
+    assert sorted(deletions) == sorted(
+        [(f"frozen/{name}", outcome) for name in ("stale.txt", "sub/stale.txt") for outcome in ("failure", "success")]
+    )
+    batches = [r for r in records if r.get("kind") == "batch"]
+    assert [b["counts"]["deleted"] for b in batches] == [0, 0, 2]
+    assert [len(b["files"]) for b in batches] == [1, 2, 2]  # the first sync's upload; each run's two deletions
+    verified = cli_stores("audit", "verify", str(audit))
+    assert verified.returncode == 0, verified.stderr

@@ -172,3 +172,21 @@ def test_level_and_logger_options_apply_to_tree_records(tmp_path, memory_store, 
     records = ours(caplog, "batch.start", "batch.end", logger="ops.trees")
     assert [(r.event, r.levelno) for r in records] == [("batch.start", logging.WARNING), ("batch.end", logging.WARNING)]
     assert not ours(caplog)  # nothing on the default logger
+
+
+def test_each_deletion_gets_an_end_record(tmp_path, memory_store, caplog):
+    from remote_store_transfer.plugin.policy import PolicyPlugin
+
+    make_tree(tmp_path / "src")
+    memory_store.write("in/stale.txt", b"stale")
+    memory_store.write("in/guarded.txt", b"denied")
+    manager = TransferManager([LoggingPlugin(), PolicyPlugin(upload={"deny": ["in/guarded*"]})])
+    caplog.set_level(logging.INFO, logger=LOGGER)
+
+    result = manager.upload_tree(memory_store, tmp_path / "src", "in", delete=True, max_delete=None)
+
+    records = {r.target: r for r in ours(caplog, "delete.end")}
+    assert sorted(records) == [f"{memory_store!r}:in/guarded.txt", f"{memory_store!r}:in/stale.txt"]
+    done, denied = records[f"{memory_store!r}:in/stale.txt"], records[f"{memory_store!r}:in/guarded.txt"]
+    assert (done.levelno, done.outcome, done.batch_id, done.size) == (logging.INFO, "success", result.batch_id, 5)
+    assert (denied.levelno, denied.outcome, denied.error_type) == (logging.ERROR, "failure", "TransferDenied")

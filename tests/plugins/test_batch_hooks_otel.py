@@ -194,3 +194,27 @@ def test_each_tree_gets_its_own_span_and_the_caller_context_is_restored(tmp_path
     assert all(s.parent.span_id == trees[0].context.span_id for s in files[:4])
     (single,) = [s for s in files if "remote_store_transfer.batch_id" not in s.attributes]
     assert single.parent is None
+
+
+def test_each_deletion_gets_a_span_under_the_tree_span(tmp_path, memory_store, tracing):
+    from remote_store_transfer.plugin.policy import PolicyPlugin
+
+    _, exporter, plugin = tracing
+    source = make_tree(tmp_path / "src")
+    memory_store.write("in/stale.txt", b"stale")
+    memory_store.write("in/guarded.txt", b"denied")
+    manager = TransferManager([plugin, PolicyPlugin(upload={"deny": ["in/guarded*"]})])
+
+    result = manager.upload_tree(memory_store, source, "in", delete=True, max_delete=None)
+
+    assert result.deleted == ["stale.txt"] and list(result.failed) == ["guarded.txt"]
+    tree, files = split(exporter.get_finished_spans(), "remote_store_transfer.upload_tree")
+    deletions = {s.attributes["remote_store_transfer.target"]: s for s in files if s.name.endswith(".delete")}
+    assert sorted(deletions) == [f"{memory_store!r}:in/guarded.txt", f"{memory_store!r}:in/stale.txt"]
+    for span in deletions.values():
+        assert span.parent is not None and span.parent.span_id == tree.context.span_id
+        assert span.attributes["remote_store_transfer.batch_id"] == result.batch_id
+    done, denied = deletions[f"{memory_store!r}:in/stale.txt"], deletions[f"{memory_store!r}:in/guarded.txt"]
+    assert done.attributes["remote_store_transfer.outcome"] == "success" and done.status.is_ok
+    assert denied.attributes["remote_store_transfer.outcome"] == "failure" and not denied.status.is_ok
+    assert "TransferDenied" in denied.status.description

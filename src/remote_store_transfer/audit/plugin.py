@@ -1,8 +1,9 @@
-"""The built-in ``audit`` plugin: one hash-chained record per transfer, and one per tree call.
+"""The built-in ``audit`` plugin: one hash-chained record per transfer and per deletion, and one per tree call.
 
-A tree call (``upload_tree``...) writes one record per file as usual, plus
-one batch record (``"kind": "batch"``) when the tree ends, which lists the
-ids of the file records written for it.
+A tree call (``upload_tree``...) writes one record per file as usual, one
+per file its ``delete=True`` deletes (``"operation": "delete"``), plus one
+batch record (``"kind": "batch"``) when the tree ends, which lists the ids
+of the file records (deletions included) written for it.
 
 Enable it with ``enable_plugin("audit", path="/var/log/transfers.jsonl")`` or
 ``[plugins.audit]`` in the config file; see ``docs/plugins/audit.md`` for
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
     from remote_store_transfer.audit.records import Key
     from remote_store_transfer.batch import Batch, TreeResult
-    from remote_store_transfer.context import Endpoint, TransferContext
+    from remote_store_transfer.context import DeleteContext, Endpoint, TransferContext
 
 __all__ = ["NAME", "AuditPlugin"]
 
@@ -108,11 +109,12 @@ def _default_user() -> str:
 
 
 class AuditPlugin:
-    """Write one hash-chained audit record per transfer (success and failure alike).
+    """Write one hash-chained audit record per transfer and per deletion (success and failure alike).
 
     A tree call (``upload_tree``, ``download_tree``, ``transfer_tree``) also
-    gets one batch record (``"kind": "batch"``), written in ``post_batch``
-    after its files' records: see :meth:`batch_record`.
+    gets one record per file its ``delete=True`` deletes (``post_delete``:
+    see :meth:`delete_record`) and one batch record (``"kind": "batch"``),
+    written in ``post_batch`` after its files' records: see :meth:`batch_record`.
 
     Exactly one of *path*, *store* or *sink* names where records go.
 
@@ -128,7 +130,8 @@ class AuditPlugin:
             service acting for many users, e.g. reading a context variable).
             For a batch record the callable gets the tree's
             :class:`~remote_store_transfer.batch.Batch` as ``context``
-            (it has ``id``, ``operation``, ``source``, ``destination`` and ``state`` too).
+            (it has ``id``, ``operation``, ``source``, ``destination`` and ``state`` too);
+            for a deletion record, the :class:`~remote_store_transfer.context.DeleteContext`.
         host: Host name to record (default: ``socket.gethostname()``).
         key: HMAC key for the record hashes (str, bytes or ``Secret``). With a
             key, only its holder can make records the verifier accepts.
@@ -249,7 +252,7 @@ class AuditPlugin:
             assert isinstance(files, _BatchFiles)
             return files
 
-    def _append(self, context: TransferContext, record: dict[str, Any]) -> None:
+    def _append(self, context: TransferContext | DeleteContext, record: dict[str, Any]) -> None:
         if context.batch is None:
             self.sink.append(record)
             return
@@ -365,13 +368,64 @@ class AuditPlugin:
         except Exception as exc:  # noqa: BLE001 -- any sink failure: logged, and raised with on_failure="raise"
             self._write_failed("transfer", context.id, context.operation, record, exc, {"transfer_id": context.id})
 
+    def delete_record(self, context: DeleteContext, error: BaseException | None) -> dict[str, Any]:
+        """The (redacted) audit record of the deletion *context* ending with *error*, without ``seq``/``prev``/``hash``.
+
+        A file record like a transfer's (no ``kind``), with ``"operation": "delete"``
+        and the deleted file as ``target``; the tree's batch record lists its ``id``.
+        """
+        actor = cast("Callable[[object], str] | str", self.actor)
+        user = actor(context) if callable(actor) else actor
+        record: dict[str, Any] = {
+            "id": context.id,
+            "operation": "delete",
+            "start": _utc(context.started),
+            "end": _utc(time.time()),
+            "duration_s": round(context.elapsed(), 6),
+            "actor": {"user": str(user), "host": self.host, "pid": os.getpid()},
+            "target": self._endpoint(context.target),
+            "size": context.size,
+            "outcome": "success" if error is None else "failure",
+            "error": None if error is None else _error(error),
+        }
+        redacted = self._redact.value(record)
+        assert isinstance(redacted, dict)
+        return redacted
+
+    def _fallback_delete_record(self, context: DeleteContext, error: BaseException | None) -> dict[str, Any]:
+        """A best-effort deletion record: every field that can be had."""
+        record: dict[str, Any] = {"id": context.id, "operation": "delete"}
+        with contextlib.suppress(Exception):
+            record["target"] = self._endpoint(context.target)
+        record["outcome"] = "success" if error is None else "failure"
+        record["error"] = None if error is None else _error(error)
+        return record
+
+    @hookimpl(trylast=True)
+    def post_delete(self, context: DeleteContext, error: BaseException | None) -> None:
+        built = self._built(
+            lambda: self.delete_record(context, error), lambda: self._fallback_delete_record(context, error)
+        )
+        if built.error is not None:
+            if context.batch is not None:
+                files = self._batch_files(context.batch)
+                with files.lock:
+                    files.unrecorded.append(context.id)
+            self._build_failed("deletion", context.id, "delete", built, {"transfer_id": context.id, "stage": "build"})
+            return
+        try:
+            self._append(context, built.record)
+        except Exception as exc:  # noqa: BLE001 -- any sink failure: logged, and raised with on_failure="raise"
+            self._write_failed("deletion", context.id, "delete", built.record, exc, {"transfer_id": context.id})
+
     def batch_record(self, batch: Batch, result: TreeResult) -> dict[str, Any]:
         """The (redacted) batch record of the tree call *batch* that ended with *result*.
 
         Without ``seq``/``prev``/``hash``. ``files`` lists the ``id`` of every
         file record this plugin wrote for the tree (one per attempt of each
         file that began), in the order they were written; ``unrecorded`` the
-        ids of those it could not write (``on_failure="log"``). When the files
+        ids of those it could not write (``on_failure="log"``); deletions
+        (``delete=True``) are among them, one record each. When the files
         ran in worker processes (``batch.remote``), their records were written
         there, by each worker's own audit plugin: ``files`` then lists the id
         of every file try the workers reported (``batch.transfer_ids``), and

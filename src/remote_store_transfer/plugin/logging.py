@@ -25,6 +25,12 @@ gets one record at its start and one at its end, around its files' records:
   through), ``ok``, ``transferred``, ``skipped``, ``failed``, ``deleted``
   (counts), ``bytes``, ``duration_s``, ``event="batch.end"``.
 
+Each file a tree's ``delete=True`` deletes gets one record when it ends
+(``post_delete``, INFO when deleted, ERROR when refused or failed):
+``transfer_id``, ``operation="delete"``, ``target``, ``size``, ``batch_id``,
+``outcome``, ``duration_s``, ``error_type``, ``error_message``,
+``event="delete.end"``.
+
 Per-chunk records (DEBUG) only with ``chunks=True``: observing chunks puts a
 wrapper on the hot path of every transfer, so it is off unless asked for.
 Text is passed through the credential redactor, and remote-store's
@@ -46,7 +52,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from remote_store_transfer.batch import Batch, TreeResult
-    from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.context import DeleteContext, TransferContext
 
 __all__ = ["NAME", "LoggingPlugin"]
 
@@ -183,6 +189,36 @@ class LoggingPlugin:
             *args,
             extra=fields,
         )
+
+    @hookimpl(trylast=True)
+    def post_delete(self, context: DeleteContext, error: BaseException | None) -> None:
+        level = self.level if error is None else logging.ERROR
+        if not self.logger.isEnabledFor(level):
+            return
+        fields: dict[str, Any] = {
+            "event": "delete.end",
+            "transfer_id": context.id,
+            "operation": "delete",
+            "target": self._redact(context.target.describe()),
+            "size": context.size,
+            "batch_id": None if context.batch is None else context.batch.id,
+            "outcome": "success" if error is None else "failure",
+            "duration_s": round(context.elapsed(), 6),
+            "error_type": None if error is None else type(error).__name__,
+            "error_message": None if error is None else self._redact(str(error)),
+        }
+        if error is None:
+            self.logger.log(level, "deletion %s succeeded: %s", context.id, fields["target"], extra=fields)
+        else:
+            self.logger.log(
+                level,
+                "deletion %s failed: %s: %s: %s",
+                context.id,
+                fields["target"],
+                fields["error_type"],
+                fields["error_message"],
+                extra=fields,
+            )
 
     def _batch_fields(self, batch: Batch) -> dict[str, Any]:
         redact = self._redact

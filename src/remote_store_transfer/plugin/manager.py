@@ -27,6 +27,7 @@ import pluggy
 
 from remote_store_transfer.errors import PluginLoadError
 from remote_store_transfer.plugin import ENTRY_POINT_GROUP, PLUGIN_NAMES, PROJECT_NAME, progress, spec
+from remote_store_transfer.plugin.calling import NO_WRAPPERS, implementations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "DISABLE_AUTOLOAD_ENV",
     "DISTRIBUTION",
+    "NO_WRAPPERS",
     "UNBLOCKABLE",
     "Dispatch",
     "PluginInfo",
@@ -104,6 +106,8 @@ class Dispatch:
             ``on_progress``).
         post: ``(plugin name, function, argument names)`` of each
             ``post_transfer`` implementation, in call order.
+        pre_delete: The ``pre_delete`` hook caller, or ``None`` when nothing implements it.
+        post_delete: The ``post_delete`` implementations, as :attr:`post`.
         unobserved: ``True`` when only the built-in ``progress`` plugin
             implements a per-call hook (no ``pre_transfer``, ``post_transfer``
             nor other ``on_chunk``) and no hook-call monitor is on: a call is
@@ -111,17 +115,16 @@ class Dispatch:
             directly, without building a context.
     """
 
-    __slots__ = ("chunk", "chunk_observers", "post", "pre", "unobserved")
+    __slots__ = ("chunk", "chunk_observers", "post", "post_delete", "pre", "pre_delete", "unobserved")
 
     def __init__(self, pm: pluggy.PluginManager, *, monitored: bool = False) -> None:
         hook = pm.hook
         self.pre: HookCaller | None = hook.pre_transfer if hook.pre_transfer.get_hookimpls() else None
         self.chunk: ChunkHook = _chunk_caller(hook.on_chunk, monitored)
         self.chunk_observers = any(i.plugin_name != progress.NAME for i in hook.on_chunk.get_hookimpls())
-        # pluggy calls implementations last-registered first: the reverse of get_hookimpls().
-        self.post: tuple[tuple[str, Callable[..., object], tuple[str, ...]], ...] = tuple(
-            (_label(i), i.function, i.argnames) for i in reversed(hook.post_transfer.get_hookimpls())
-        )
+        self.post = implementations(hook.post_transfer)
+        self.pre_delete: HookCaller | None = hook.pre_delete if hook.pre_delete.get_hookimpls() else None
+        self.post_delete = implementations(hook.post_delete)
         only_progress = [i.plugin_name for i in hook.on_chunk.get_hookimpls()] == [progress.NAME]
         self.unobserved = self.pre is None and not self.post and only_progress and not monitored
 
@@ -168,13 +171,6 @@ def _chunk_caller(caller: HookCaller, monitored: bool) -> ChunkHook:
             call(context, nbytes, data)
 
     return call_each
-
-
-def _label(impl: pluggy.HookImpl) -> str:
-    """A readable plugin name for messages: pluggy names unnamed objects by ``id()``."""
-    if impl.plugin_name.isdigit():
-        return f"{type(impl.plugin).__qualname__} object"
-    return impl.plugin_name
 
 
 class TransferPluginManager(pluggy.PluginManager):
@@ -238,7 +234,8 @@ class TransferPluginManager(pluggy.PluginManager):
         Raises:
             ValueError: The plugin or its name is already registered.
             pluggy.PluginValidationError: A hook implementation does not match
-                its spec, names an unknown hook, or is a wrapper of ``post_transfer``.
+                its spec, names an unknown hook, or is a wrapper of ``post_transfer``,
+                ``post_batch`` or ``post_delete`` (:data:`NO_WRAPPERS`).
         """
         registered = super().register(plugin, name)
         if registered is None:
@@ -348,11 +345,14 @@ class TransferPluginManager(pluggy.PluginManager):
         for caller in self.get_hookcallers(plugin) or ():
             if caller.spec is None:
                 raise pluggy.PluginValidationError(plugin, f"plugin {name!r} implements unknown hook {caller.name!r}")
-            if caller.name == "post_transfer":
+            if caller.name in NO_WRAPPERS:  # each implementation is called on its own (call_each)
                 for impl in caller.get_hookimpls():
                     if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
                         raise pluggy.PluginValidationError(
-                            plugin, f"plugin {name!r}: post_transfer cannot be a wrapper"
+                            plugin,
+                            f"plugin {name!r}: {caller.name} cannot be a wrapper (wrapper=True / hookwrapper=True): "
+                            "each implementation is called on its own, so that one failing plugin never keeps "
+                            "another from running; implement it as a plain hook",
                         )
 
 

@@ -16,6 +16,9 @@ package imports it, so the package works without the extra (enabling
   ``post_batch``, so the listing's client spans nest under it) and ended in
   ``post_batch`` with the counts; every file span of the tree is its child,
   though the files run in worker threads.
+* Each file a tree's ``delete=True`` deletes gets a span
+  ``remote_store_transfer.delete``, a child of the tree's span, made in
+  ``post_delete`` (from the deletion's start time) with its outcome.
 * Counter ``remote_store_transfer.bytes`` (unit ``By``) and histogram
   ``remote_store_transfer.duration`` (unit ``s``), both with the attributes
   ``remote_store_transfer.operation`` and ``remote_store_transfer.outcome``.
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
     from remote_store import Secret
 
     from remote_store_transfer.batch import Batch, TreeResult
-    from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.context import DeleteContext, TransferContext
 
 __all__ = ["BYTES_METRIC", "DURATION_METRIC", "NAME", "OtelPlugin"]
 
@@ -150,6 +153,33 @@ class OtelPlugin:
         labels = {"remote_store_transfer.operation": context.operation, "remote_store_transfer.outcome": outcome}
         self.bytes_counter.add(context.bytes_transferred, labels)
         self.duration.record(context.elapsed(), labels)
+
+    @hookimpl(trylast=True)
+    def post_delete(self, context: DeleteContext, error: BaseException | None) -> None:
+        batch_span = context.batch.state.get(self._batch_key) if context.batch is not None else None
+        attributes: dict[str, Any] = {
+            "remote_store_transfer.operation": "delete",
+            "remote_store_transfer.id": context.id,
+            "remote_store_transfer.target": self._redact(context.target.describe()),
+            "remote_store_transfer.outcome": "success" if error is None else "failure",
+        }
+        if context.size is not None:
+            attributes["remote_store_transfer.size"] = context.size
+        if context.batch is not None:
+            attributes["remote_store_transfer.batch_id"] = context.batch.id
+        span = self.tracer.start_span(
+            "remote_store_transfer.delete",
+            context=None if batch_span is None else trace.set_span_in_context(batch_span),
+            attributes=attributes,
+            start_time=int(context.started * 1e9),
+        )
+        if error is None:
+            span.set_status(trace.Status(trace.StatusCode.OK))
+        else:
+            message = self._redact(str(error))
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {message}"))
+        span.end()
 
     def _batch_attributes(self, batch: Batch) -> dict[str, Any]:
         attributes: dict[str, Any] = {

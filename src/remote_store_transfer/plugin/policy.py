@@ -9,17 +9,21 @@ naming the rule and the reason. Rules (all optional, see
   store is asked (``store.get_file_info``) unless ``check_remote_size`` is off.
   Also enforced on the bytes as they move (``on_chunk``): a source that grows
   after the check, or a FIFO, is stopped the moment it passes the limit.
-* ``read_only``: stores that nothing may be uploaded or transferred into
-  (matched on the physical location, real path included for local stores).
-* ``deny_overwrite``: refuse every call made with ``overwrite=True``.
+* ``read_only``: stores that nothing may be uploaded or transferred into,
+  nor deleted from by a tree's ``delete=True`` (matched on the physical
+  location, real path included for local stores).
+* ``deny_overwrite``: refuse every call made with ``overwrite=True`` that
+  may replace a file; in a tree, only the files that replace one.
 * ``upload`` / ``download`` / ``transfer``: ``allow`` and ``deny`` patterns
   for the store paths of that operation; a pattern ``"<backend>:..."`` matches
   the physical location, and ``physical=True`` makes every pattern physical.
+  A deletion of ``upload_tree`` / ``transfer_tree`` is checked against the
+  ``upload`` / ``transfer`` rules, on the deleted file's path.
 * ``case_insensitive``: match the patterns regardless of case.
 
-``pre_transfer`` is ``tryfirst``, so a denied call starts no span and logs no
-"started" record; ``post_transfer`` of the other plugins still runs and
-records the denial.
+``pre_transfer`` and ``pre_delete`` are ``tryfirst``, so a denied call starts
+no span and logs no "started" record; ``post_transfer`` / ``post_delete`` of
+the other plugins still run and record the denial.
 """
 
 from __future__ import annotations
@@ -39,12 +43,14 @@ from remote_store_transfer.plugin import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from remote_store_transfer.context import Endpoint, TransferContext
+    from remote_store_transfer.context import DeleteContext, Endpoint, TransferContext
 
 __all__ = ["NAME", "OPERATIONS", "PathRules", "PolicyPlugin", "is_physical", "store_location"]
 
 NAME = "policy"
 OPERATIONS = ("upload", "download", "transfer")
+_WRITERS = {"upload_tree": "upload", "transfer_tree": "transfer"}
+"""The operation whose path rules a tree's deletions are checked against (its writes into the same store)."""
 
 
 def store_location(store: Store, path: str = "", *, real: bool = False) -> str:
@@ -163,16 +169,22 @@ class PolicyPlugin:
             byte moves. When off, their bytes are still counted as they move
             and the call stops once the limit is passed.
         read_only: Stores nothing may be written into by ``upload`` or
-            ``transfer``. Each entry is a ``Store`` object (matches that store,
-            an equal one, and stores rooted below it) or a pattern matched
+            ``transfer``, nor deleted from by a tree's ``delete=True``. Each
+            entry is a ``Store`` object (matches that store, an equal one,
+            and stores rooted below it) or a pattern matched
             against :func:`store_location` of the destination file and of the
             destination store's root (``"s3:prod-bucket/*"``,
             ``"local:/srv/archive*"``), as given and, for local stores, as
             real paths (symlinks resolved).
-        deny_overwrite: Refuse every call made with ``overwrite=True``.
-        upload: Path rules for uploads (the destination path).
+        deny_overwrite: Refuse every call made with ``overwrite=True``, except
+            a tree's files that replace nothing (``context.replaces`` is
+            ``False``: a tree writes its new files with ``overwrite=True`` too).
+            Deletions are not overwrites: ``read_only`` refuses them.
+        upload: Path rules for uploads (the destination path), and for the
+            deletions of ``upload_tree(delete=True)`` (the deleted path).
         download: Path rules for downloads (the source path).
-        transfer: Path rules for transfers (both the source and the destination path).
+        transfer: Path rules for transfers (both the source and the
+            destination path), and for the deletions of ``transfer_tree(delete=True)``.
         physical: Match every path rule against the physical location of
             the file (normalized; real path for local stores) instead of the
             store-relative path, so that no ``child()`` scope, ``..``, ``./``
@@ -239,8 +251,13 @@ class PolicyPlugin:
     def pre_transfer(self, context: TransferContext) -> None:
         """Check every rule; raise ``TransferDenied`` on the first violation."""
         transfer = context.describe()
-        if self.deny_overwrite and context.overwrite:
-            raise TransferDenied("deny_overwrite", "calls with overwrite=True are not allowed", transfer=transfer)
+        if self.deny_overwrite and context.overwrite and context.replaces is not False:
+            reason = (
+                "calls with overwrite=True are not allowed"
+                if context.replaces is None
+                else "the file exists at the destination and may not be replaced"
+            )
+            raise TransferDenied("deny_overwrite", reason, transfer=transfer)
         operation = context.operation
         if operation in ("upload", "transfer"):
             self._check_read_only(context.destination, transfer)
@@ -255,6 +272,17 @@ class PolicyPlugin:
                 self._check_path(operation, rules, end, transfer)
         if self.max_size is not None:
             self._check_size(context, self.max_size, transfer)
+
+    @hookimpl(tryfirst=True)
+    def pre_delete(self, context: DeleteContext) -> None:
+        """A deletion writes into its store: refused if it is read-only, or where the tree's write rules refuse."""
+        what = context.describe()
+        self._check_read_only(context.target, what)
+        operation = _WRITERS.get(context.batch.operation) if context.batch is not None else None
+        if operation is not None:  # download_tree deletes local files: no store rule speaks of them
+            rules = self.rules[operation]
+            if rules.allow or rules.deny:
+                self._check_path(operation, rules, context.target, what)
 
     def _chunk_hook(self, limit: int) -> Callable[[TransferContext], None]:
         def on_chunk(context: TransferContext) -> None:  # every operation: a limit holds on what moves

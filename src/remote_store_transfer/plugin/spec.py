@@ -16,7 +16,13 @@ Order of calls for one ``upload_tree`` / ``download_tree`` / ``transfer_tree``::
 
     pre_batch(batch)                            # once, in the caller, before any file moves
     per file: pre_transfer, on_chunk..., post_transfer   # in the worker threads; context.batch is batch
+    with delete=True, per deleted file: pre_delete, post_delete   # likewise, after every file moved
     post_batch(batch, result)                   # once, in the caller, whatever happened
+
+A deletion has its own pair of hooks, with a
+:class:`~remote_store_transfer.context.DeleteContext`: a plugin written for
+transfers is never handed an operation it does not know. A plugin whose rules
+or records must cover deletions implements ``pre_delete`` / ``post_delete``.
 
 Implementations run in pluggy's order: last registered first, with
 ``tryfirst`` / ``trylast`` respected.
@@ -34,9 +40,9 @@ from remote_store_transfer.plugin import hookspec
 
 if TYPE_CHECKING:
     from remote_store_transfer.batch import Batch, TreeResult
-    from remote_store_transfer.context import TransferContext
+    from remote_store_transfer.context import DeleteContext, TransferContext
 
-__all__ = ["on_chunk", "post_batch", "post_transfer", "pre_batch", "pre_transfer"]
+__all__ = ["on_chunk", "post_batch", "post_delete", "post_transfer", "pre_batch", "pre_delete", "pre_transfer"]
 
 
 @hookspec
@@ -174,4 +180,65 @@ def post_batch(batch: Batch, result: TreeResult) -> None:
         one), with a note naming the plugin. When the tree itself is raising
         (a veto or ``KeyboardInterrupt``), that error reaches the caller and
         the plugin's exception is logged and added to it as a note.
+
+    Note:
+        Wrapper implementations (``wrapper=True`` / ``hookwrapper=True``)
+        are refused at registration, as for ``post_transfer``.
+    """
+
+
+@hookspec
+def pre_delete(context: DeleteContext) -> None:
+    """Called once per file a tree deletes (``delete=True``), before it is deleted.
+
+    It runs where the deletion runs: in the tree's worker threads, or in the
+    worker process (``ProcessPoolExecutor``, Dask) that deletes the file.
+    Deletions come after every file of the tree moved, and only after a clean
+    run; a dry run deletes nothing and calls neither ``pre_delete`` nor
+    ``post_delete``.
+
+    Use it to refuse a deletion (policy: ``read_only``, path rules), or to
+    start a span or record the intent.
+
+    Args:
+        context: The deletion (:class:`~remote_store_transfer.context.DeleteContext`):
+            ``batch``, ``store``, ``path``, ``location``, ``size``.
+
+    Raises:
+        Any exception: the file is not deleted. ``post_delete`` is still
+        called once with that exception as ``error``; the file's outcome is
+        ``"failed"`` with that exception (in ``TreeResult.failed``); the tree
+        goes on with its other deletions. Implementations after the raising
+        one are not called.
+    """
+
+
+@hookspec
+def post_delete(context: DeleteContext, error: BaseException | None) -> None:
+    """Called exactly once for every deletion whose ``pre_delete`` began, whatever happened.
+
+    It runs after the file was deleted, or was not. Use it to record the
+    outcome (audit), end a span, or clean up state.
+
+    Every implementation is called, each with the error current at its turn:
+    ``error`` is ``None`` when the file was deleted (and no earlier
+    ``post_delete`` raised), else the exception that fails the deletion.
+
+    Args:
+        context: The deletion.
+        error: ``None`` on success, else the exception of the file's outcome.
+
+    Raises:
+        On a successful deletion: the exception fails the file's outcome
+        (``"failed"`` with that exception, with a note that the file was
+        deleted: a deletion that could not be recorded must not look clean).
+        Later implementations receive it as ``error``.
+
+        On a failed deletion: the outcome keeps its error. The plugin's
+        exception is logged (logger ``remote_store_transfer``) and recorded
+        as a note on that error; it is not lost.
+
+    Note:
+        Wrapper implementations (``wrapper=True`` / ``hookwrapper=True``)
+        are refused at registration, as for ``post_transfer``.
     """

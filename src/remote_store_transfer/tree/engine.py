@@ -23,6 +23,7 @@ from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeR
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import ContainerNotFound, DeleteLimitError, TransferError, TreeOverlapError
 from remote_store_transfer.locations import physical, same_backend
+from remote_store_transfer.plugin.calling import call_each, implementations
 from remote_store_transfer.tree.mover import Mover
 from remote_store_transfer.tree.plan import decide, delete_limit, keeps_mtime
 from remote_store_transfer.tree.runner import Bandwidth, Runner, Task, is_process_executor
@@ -316,21 +317,14 @@ def _locked(items: Iterator[Entry], lock: threading.Lock) -> Iterator[Entry]:
 def _post_batch(pm: TransferPluginManager, batch: Batch, result: TreeResult, error: BaseException | None) -> None:
     """Call every ``post_batch`` implementation; raise the first error when the tree itself did not fail."""
     batch.error = error
-    raised: BaseException | None = None
-    for impl in reversed(pm.hook.post_batch.get_hookimpls()):
-        args = {"batch": batch, "result": result}
-        try:
-            impl.function(*[args[a] for a in impl.argnames])
-        except BaseException as exc:
-            name = impl.plugin_name
-            if error is None and raised is None:
-                exc.add_note(f"in post_batch of plugin {name!r} after {batch.describe()}: {result.summary()}")
-                raised = exc
-            else:
-                log.error("post_batch of plugin %r raised after %s", name, batch.describe(), exc_info=exc)
-                (error or raised).add_note(f"post_batch of plugin {name!r} also raised {type(exc).__name__}: {exc}")  # type: ignore[union-attr]
-    if raised is not None:
+    impls = implementations(pm.hook.post_batch)
+    raised = call_each("post_batch", impls, {"batch": batch, "result": result}, error, lambda: _ended(batch, result))
+    if raised is not None and raised is not error:
         raise raised
+
+
+def _ended(batch: Batch, result: TreeResult) -> str:
+    return f"{batch.describe()}: {result.summary()}"
 
 
 def run_tree(

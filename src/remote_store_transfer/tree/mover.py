@@ -24,14 +24,18 @@ from remote_store import AlreadyExists, CapabilityNotSupported, NotFound
 from remote_store_transfer import streaming
 from remote_store_transfer.batch import FileOutcome
 from remote_store_transfer.capturing import capture
+from remote_store_transfer.context import DeleteContext
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferDenied
+from remote_store_transfer.plugin.calling import call_each
 from remote_store_transfer.tree.plan import Side, check, refresh
 from remote_store_transfer.tree.runner import retrying
 from remote_store_transfer.tree.walk import join, mtime_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from remote_store import Store
 
     from remote_store_transfer.batch import Batch
     from remote_store_transfer.plugin.manager import Dispatch
@@ -245,6 +249,7 @@ class Mover:
         src_store, dst_store = self.src.store, self.dst.store
         # A file absent from the destination listing: on a store, no per-file existence check (the race is
         # documented); on a local disk, created exclusively (cheap, and nothing that appeared meanwhile is lost).
+        # context.replaces tells plugins which of them replace a file (policy's deny_overwrite refuses only those).
         overwrite = decision.overwrite or dst_store is not None
         metadata = mtime_metadata(entry.mtime) if self.keeps_mtime and entry.mtime is not None else None
         if src_store is None:
@@ -259,6 +264,7 @@ class Mover:
                 atomic,
                 metadata=metadata,
                 batch=batch,
+                replaces=decision.overwrite,
             )
         elif dst_store is None:
             local = self.dst_path(rel)
@@ -274,6 +280,7 @@ class Mover:
                 atomic,
                 size=entry.size,
                 batch=batch,
+                replaces=decision.overwrite,
             )
             if entry.mtime is not None:  # the source's modification time travels with the file
                 os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
@@ -290,6 +297,7 @@ class Mover:
                 size=entry.size,
                 metadata=metadata,
                 batch=batch,
+                replaces=decision.overwrite,
             )
 
     def remove_partial(self, rel: str) -> None:
@@ -306,7 +314,10 @@ class Mover:
             log.warning("could not remove the partial file %s after a failure: %s", path, exc)
 
     def delete(self, rel: str, size: int) -> FileOutcome | None:
-        """Delete the destination file *rel* (``delete=True``); never raises."""
+        """Delete the destination file *rel* (``delete=True``), between ``pre_delete`` and ``post_delete``.
+
+        Never raises: the error (a refusal in ``pre_delete`` too) is in the outcome.
+        """
         if self.halt.is_set():
             return None
         with contextlib.ExitStack() as stack:
@@ -316,11 +327,41 @@ class Mover:
 
     def _delete(self, rel: str, size: int) -> FileOutcome:
         path = self.dst_path(rel)
+        store = self.dst.store
+        dispatch = self.dispatch
+        if dispatch.pre_delete is None and not dispatch.post_delete:  # no plugin looks at deletions
+            try:
+                self._remove(store, path)
+            except BaseException as exc:  # noqa: BLE001 -- the outcome carries it
+                return FileOutcome(rel, "failed", size=size, reason="delete", error=exc)
+            return FileOutcome(rel, "deleted", size=size, reason="not in source")
+        context = DeleteContext(Endpoint(store, path), size=size, batch=self.batch)
+        error: BaseException | None = None
         try:
-            if self.dst.store is None:
-                os.unlink(path)
-            else:
-                self.dst.store.delete(path, missing_ok=True)
+            if dispatch.pre_delete is not None:
+                try:
+                    dispatch.pre_delete(context=context)
+                except BaseException as exc:
+                    exc.add_note(f"in pre_delete of {context.describe()}: nothing was deleted")
+                    raise
+            self._remove(store, path)
         except BaseException as exc:  # noqa: BLE001 -- the outcome carries it
-            return FileOutcome(rel, "failed", size=size, reason="delete", error=exc)
-        return FileOutcome(rel, "deleted", size=size, reason="not in source")
+            error = exc
+        final = call_each(
+            "post_delete", dispatch.post_delete, {"context": context, "error": error}, error, context.describe
+        )
+        if final is None:
+            outcome = FileOutcome(rel, "deleted", size=size, reason="not in source")
+        else:
+            if error is None:  # a post_delete failed a deletion that happened
+                final.add_note(f"{context.describe()}: the file was deleted; only its post_delete failed")
+            outcome = FileOutcome(rel, "failed", size=size, reason="delete", error=final)
+        outcome.transfer_ids = (context.id,)  # the audit's batch record lists the deletion's record too
+        return outcome
+
+    @staticmethod
+    def _remove(store: Store | None, path: str) -> None:
+        if store is None:
+            os.unlink(path)
+        else:
+            store.delete(path, missing_ok=True)

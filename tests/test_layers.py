@@ -153,3 +153,14 @@ def test_the_architecture_page_names_every_module() -> None:
     files = {path.relative_to(ROOT).as_posix() for path in ROOT.rglob("*.py")}
     assert files - named == set(), "modules the page does not name"
     assert named - files == set(), "paths on the page that are not modules"
+
+
+def test_only_locations_asks_a_store_where_it_is() -> None:
+    """``locations.py`` alone calls ``Store.resolve()`` / ``native_path()``: one rule for every check."""
+    askers = set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if call and node.func.attr in ("resolve", "native_path") and module != f"{TOP}.locations":
+                askers.add(f"{module}:{node.lineno}")
+    assert askers == set()

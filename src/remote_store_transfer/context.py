@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from remote_store_transfer.endpoint import Endpoint
+from remote_store_transfer.locations import store_location
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -220,8 +221,7 @@ class DeleteContext:
             if store is None:
                 location = f"local:{os.path.abspath(self.target.path)}"
             else:
-                plan = store.resolve(self.target.path)
-                location = f"{plan.backend}:{plan.native_path}"
+                location = store_location(store, self.target.path)
             self._location = location
         return location
 

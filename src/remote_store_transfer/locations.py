@@ -25,7 +25,16 @@ from remote_store_transfer.errors import SameFileError
 if TYPE_CHECKING:
     from remote_store import ResolutionPlan, Store
 
-__all__ = ["Location", "physical", "refuse_same_file", "same_backend"]
+__all__ = [
+    "Location",
+    "container_name",
+    "native_root",
+    "physical",
+    "refuse_same_file",
+    "same_backend",
+    "store_kind",
+    "store_location",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,48 @@ def physical(store: Store | None, path: str) -> Location | None:
     if kind == "local":
         return Location(kind, authority, os.path.realpath(plan.native_path))
     return Location(kind, authority, plan.native_path.strip("/"))
+
+
+def store_location(store: Store, path: str = "", *, real: bool = False) -> str:
+    """Where *path* of *store* physically is, as text: ``"<backend>:<native path>"``.
+
+    For example ``"local:/srv/archive/a.csv"``, ``"s3:prod-bucket/a.csv"``,
+    ``"memory:a.csv"``. Made from the public ``Store.resolve()``; this is what
+    the policy plugin's ``read_only`` patterns and physical path rules are
+    matched against, and what the audit records. With *real*, the native path
+    of a local store is its ``os.path.realpath`` (symlinks, ``..``, ``./`` and
+    ``//`` resolved).
+
+    Raises:
+        Whatever ``resolve()`` raises for a path the store refuses.
+    """
+    plan = store.resolve(path)
+    native = plan.native_path
+    if real and plan.kind == "local":
+        native = os.path.realpath(native)
+    return f"{plan.backend}:{native}"
+
+
+def store_kind(store: Store) -> str | None:
+    """The kind of *store*'s backend (``"local"``, ``"s3"``, ``"sftp"``, ``"memory"``...; ``None``: it cannot say)."""
+    place = _place(store)
+    return None if place is None else place.kind
+
+
+def container_name(store: Store) -> str | None:
+    """The bucket or container *store* is in (S3, Azure), else ``None``."""
+    place = _place(store)
+    if place is None or not place.authority or place.kind in ("local", "sftp"):
+        return None
+    return place.authority[-1] or None
+
+
+def native_root(store: Store) -> str | None:
+    """The backend's native path of *store*'s root, without ``/`` at either end (``None``: it cannot say)."""
+    try:
+        return store.native_path("").strip("/")
+    except Exception:  # noqa: BLE001 -- a store that cannot say where it is
+        return None
 
 
 _places: dict[int, tuple[Location | None, weakref.ref[Store]]] = {}

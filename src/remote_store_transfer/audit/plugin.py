@@ -30,10 +30,10 @@ from remote_store import Secret
 from remote_store_transfer.audit.anchors import FileAnchor, HeadNotPublishedError, StoreAnchor
 from remote_store_transfer.audit.sinks import AuditSink, FileSink, StoreSink
 from remote_store_transfer.errors import AuditError
+from remote_store_transfer.locations import store_location
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.plugin._redact import Redactor
 from remote_store_transfer.plugin.integrity import digest_of
-from remote_store_transfer.plugin.policy import store_location
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

@@ -28,7 +28,6 @@ the other plugins still run and record the denial.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 from remote_store import Capability, InvalidPath, RemotePath, Store
 
 from remote_store_transfer.errors import TransferDenied
+from remote_store_transfer.locations import store_location
 from remote_store_transfer.plugin import hookimpl
 
 if TYPE_CHECKING:
@@ -51,22 +51,6 @@ NAME = "policy"
 OPERATIONS = ("upload", "download", "transfer")
 _WRITERS = {"upload_tree": "upload", "transfer_tree": "transfer"}
 """The operation whose path rules a tree's deletions are checked against (its writes into the same store)."""
-
-
-def store_location(store: Store, path: str = "", *, real: bool = False) -> str:
-    """Where *path* of *store* physically is: ``"<backend>:<native path>"``.
-
-    For example ``"local:/srv/archive/a.csv"``, ``"s3:prod-bucket/a.csv"``,
-    ``"memory:a.csv"``. Made from the public ``Store.resolve()``; this is what
-    ``read_only`` patterns and physical path rules are matched against. With
-    *real*, the native path of a local store is its ``os.path.realpath``
-    (symlinks, ``..``, ``./`` and ``//`` resolved).
-    """
-    plan = store.resolve(path)
-    native = plan.native_path
-    if real and plan.kind == "local":
-        native = os.path.realpath(native)
-    return f"{plan.backend}:{native}"
 
 
 def _locations(store: Store, path: str) -> tuple[str, ...] | None:

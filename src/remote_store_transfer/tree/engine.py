@@ -22,7 +22,7 @@ from remote_store import NotFound
 from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import ContainerNotFound, DeleteLimitError, TransferError, TreeOverlapError
-from remote_store_transfer.locations import physical, same_backend
+from remote_store_transfer.locations import container_name, physical, same_backend
 from remote_store_transfer.plugin.calling import call_each, implementations
 from remote_store_transfer.tree.mover import Mover
 from remote_store_transfer.tree.plan import decide, delete_limit, keeps_mtime
@@ -294,12 +294,7 @@ def _refuse_missing_container(store: Store, source: str) -> None:
     try:
         store.ping()
     except NotFound as exc:
-        try:
-            details = store.resolve("").details
-        except Exception:  # noqa: BLE001 -- the name is a courtesy
-            details = {}
-        name = details.get("bucket") or details.get("container")
-        raise ContainerNotFound(source, str(name) if name else None) from exc  # the chain keeps NoSuchBucket
+        raise ContainerNotFound(source, container_name(store)) from exc  # the chain keeps NoSuchBucket
     except Exception:  # noqa: BLE001 -- not a proof that the container is missing
         return
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from remote_store import Registry, RegistryConfig, Secret, Store, resolve_env
 
 from remote_store_transfer.errors import TransferError
+from remote_store_transfer.locations import native_root, store_kind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -159,13 +160,6 @@ def _declare(store: Store, raw: dict[str, Any], name: str, sub: str) -> None:
         store.__class__ = _DeclaredStore  # the same object, same layout: its child() now declares
 
 
-def _native_root(store: Store) -> str | None:
-    try:
-        return store.native_path("").strip("/")
-    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: never provably a child
-        return None
-
-
 def _sub_path(parent: Store, store: Store) -> str | None:
     """The path of *store* below *parent* when *store* is ``parent.child(...)`` (any depth; ``""``: the same).
 
@@ -174,7 +168,7 @@ def _sub_path(parent: Store, store: Store) -> str | None:
     """
     if parent == store:
         return ""
-    outer, inner = _native_root(parent), _native_root(store)
+    outer, inner = native_root(parent), native_root(store)
     if outer is None or inner is None or not inner.startswith(outer + "/" if outer else ""):
         return None
     sub = inner[len(outer) :].strip("/")
@@ -432,14 +426,6 @@ def open_store(spec: StoreSpec) -> Store:
 THREAD_UNSAFE_KINDS = frozenset({"sftp"})
 """Store kinds whose backend must not be used from two threads at once (remote-store's SFTP backend keeps
 one paramiko connection, documented as not thread-safe)."""
-
-
-def store_kind(store: Store) -> str | None:
-    """The backend kind of *store* (``"local"``, ``"s3"``, ``"sftp"``, ``"memory"``...), from ``resolve()``."""
-    try:
-        return store.resolve("").kind
-    except Exception:  # noqa: BLE001 -- a store that cannot say: treated as an unknown kind
-        return None
 
 
 class SharedStore:

@@ -171,10 +171,15 @@ def walk_store(store: Store, prefix: str, taken: Callable[[str], bool]) -> Itera
     try:
         for info in store.list_files(base, recursive=True):
             rel = str(info.path)[cut:]
-            if rel and taken(rel):
+            if rel and not _is_marker(info) and taken(rel):
                 yield store_entry(info, rel)
     except NotFound:  # a prefix that does not exist holds no file
         return
+
+
+def _is_marker(info: FileInfo) -> bool:
+    """*info* is an S3 folder marker (a 0-byte ``pre/x/`` as the AWS console makes): a folder, not a file."""
+    return info.size == 0 and not info.name  # the key ends in "/": its last segment is empty
 
 
 def index_store(store: Store, prefix: str) -> dict[str, Entry]:

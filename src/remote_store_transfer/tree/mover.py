@@ -225,7 +225,7 @@ class Mover:
         # A file absent from the destination listing: on a store, no per-file existence check (the race is
         # documented); on a local disk, created exclusively (cheap, and nothing that appeared meanwhile is lost).
         overwrite = decision.overwrite or dst_store is not None
-        metadata = mtime_metadata(entry.mtime) if self.keeps_mtime and entry.mtime is not None else None
+        metadata = mtime_metadata(entry.mtime_ns) if self.keeps_mtime and entry.mtime_ns is not None else None
         if src_store is None:
             assert dst_store is not None
             streaming.upload(
@@ -253,8 +253,8 @@ class Mover:
                 size=entry.size,
                 batch=batch,
             )
-            if entry.mtime is not None:  # the source's modification time travels with the file
-                os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
+            if entry.mtime_ns is not None:  # the source's modification time travels with the file
+                os.utime(local, ns=(time.time_ns(), entry.mtime_ns))
         else:
             streaming.transfer(
                 dispatch,

@@ -72,7 +72,25 @@ def test_local_store_local_round_trip_keeps_nanoseconds(kind: str, stores, tmp_p
     assert again.transferred == []
 
 
-@pytest.mark.parametrize("kind", ["s3", "memory"])
+def test_local_folder_local_store_round_trip_keeps_nanoseconds(stores, tmp_path: Path) -> None:
+    """A local store keeps no metadata: its files keep the time themselves, read and set to the nanosecond."""
+    src = stamped(tmp_path / "src")
+    store, other = stores("local"), stores("local", 1)
+
+    assert upload_tree(store, src, "p").ok
+    assert {rel: os.stat(store.native_path(join("p", rel))).st_mtime_ns for rel in NS} == NS
+    assert transfer_tree(store, "p", other, "q").ok
+    out = tmp_path / "out"
+    assert download_tree(other, "q", out).ok
+
+    assert read_local(out) == FILES
+    assert times(out) == NS
+    again = upload_tree(store, out, "p", update="changed", modify_window=0)
+    assert again.ok, again.failed
+    assert again.transferred == []
+
+
+@pytest.mark.parametrize("kind", ["s3", "memory", "local"])
 def test_modify_window_zero_tells_one_nanosecond_apart(kind: str, stores, tmp_path: Path) -> None:
     src = stamped(tmp_path / "src")
     store = stores(kind)
@@ -84,7 +102,10 @@ def test_modify_window_zero_tells_one_nanosecond_apart(kind: str, stores, tmp_pa
 
     assert result.ok, result.failed
     assert result.transferred == ["sub/deep/c.txt"]
-    assert store.get_file_info("p/sub/deep/c.txt").metadata["mtime"] == "1700000000.000000002"
+    if kind == "local":
+        assert os.stat(store.native_path("p/sub/deep/c.txt")).st_mtime_ns == moved
+    else:
+        assert store.get_file_info("p/sub/deep/c.txt").metadata["mtime"] == "1700000000.000000002"
 
 
 @pytest.mark.parametrize(

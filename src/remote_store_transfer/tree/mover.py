@@ -26,7 +26,7 @@ from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.tree.plan import Side, check, refresh
 from remote_store_transfer.tree.runner import retrying
-from remote_store_transfer.tree.walk import join, mtime_metadata
+from remote_store_transfer.tree.walk import join, local_file, mtime_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -95,6 +95,7 @@ class Mover:
         self.batch = batch
         self._src, self._dst = src, dst
         self._src_root, self._dst_root = src_root, dst_root
+        self._dst_on_disk = dst.store is not None and local_file(dst.store) is not None
         self._locks = tuple({id(lock): lock for lock in (src.lock, dst.lock) if lock is not None}.values())
         self._folders: set[str] = set()
         """Destination folders known to exist (stores opened per thread: see :meth:`_first_in_folder`)."""
@@ -269,6 +270,9 @@ class Mover:
                 metadata=metadata,
                 batch=batch,
             )
+        if self._dst_on_disk and dst_store is not None and entry.mtime_ns is not None:
+            # a store on the local disk keeps no metadata: its file keeps the time itself, as download_tree's do
+            os.utime(dst_store.native_path(self.dst_path(rel)), ns=(time.time_ns(), entry.mtime_ns))
 
     def remove_partial(self, rel: str) -> None:
         """Remove what a failed, non-atomic write of a new file left at the destination (so a re-run redoes it)."""

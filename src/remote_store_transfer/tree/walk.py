@@ -13,6 +13,7 @@ that cannot be read becomes a failed entry.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -34,6 +35,7 @@ __all__ = [
     "index_local",
     "index_store",
     "join",
+    "local_file",
     "mtime_metadata",
     "parse_mtime",
     "walk_local",
@@ -113,11 +115,29 @@ def _kept_mtime(info: FileInfo) -> int | None:
     return None if raw is None else parse_mtime(raw)
 
 
-def store_entry(info: FileInfo, rel: str) -> Entry:
-    """An :class:`Entry` for a store file: its kept mtime when it has one, else the store's time."""
+def local_file(store: Store) -> Callable[[str], str] | None:
+    """For a store on the local disk, store path -> its file (whose own time a tree reads and sets); else ``None``."""
+    try:
+        kind = store.resolve("").kind
+    except Exception:  # noqa: BLE001 -- a store that cannot say where it is: not known to be local
+        return None
+    return store.native_path if kind == "local" else None
+
+
+def store_entry(info: FileInfo, rel: str, local: Callable[[str], str] | None = None) -> Entry:
+    """An :class:`Entry` for a store file: its kept mtime when it has one, else the store's time.
+
+    *local* (from :func:`local_file`): the time is the file's, to the
+    nanosecond (the store reports a datetime, to the microsecond); still the
+    time the store wrote it, as far as the planner's rules go (a tree sets it
+    to the source's, other writers do not).
+    """
     kept = _kept_mtime(info)
     if kept is not None:
         return Entry(rel, info.size, kept, True, info.digest)
+    if local is not None:
+        with contextlib.suppress(OSError):  # gone meanwhile: the store's own report below
+            return Entry(rel, info.size, os.stat(local(str(info.path))).st_mtime_ns, False, info.digest)
     stamp = info.modified_at
     mtime_ns = None if stamp is None or stamp <= _EPOCH_MIN else (stamp - _EPOCH) // timedelta(microseconds=1) * 1000
     return Entry(rel, info.size, mtime_ns, False, info.digest)
@@ -199,11 +219,12 @@ def walk_store(store: Store, prefix: str, taken: Callable[[str], bool]) -> Itera
     """Every file under *prefix* in *store* whose relative path *taken* accepts, as the listing comes."""
     base = prefix.strip("/")
     cut = len(base) + 1 if base else 0
+    local = local_file(store)
     try:
         for info in store.list_files(base, recursive=True):
             rel = str(info.path)[cut:]
             if rel and not _is_marker(info) and taken(rel):
-                yield store_entry(info, rel)
+                yield store_entry(info, rel, local)
     except NotFound:  # a prefix that does not exist holds no file
         return
 

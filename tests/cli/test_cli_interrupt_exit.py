@@ -15,16 +15,28 @@ import signal
 import subprocess
 import time
 
+import boto3
 import pytest
-
-from conftest import BUCKET, TEST_PLUGIN, s3_client
 
 FILE = 8 * 1024 * 1024
 NAMES = [f"f{i}.bin" for i in range(6)]
 
-EXIT_PROBES = """
+PLUGIN = """
+import atexit
+import os
+import time
 
-import atexit as _atexit
+from remote_store_transfer import hookimpl
+
+_RATE = float(os.environ["RST_TEST_RATE"])
+_MARKER = os.environ["RST_TEST_MARKER"]
+
+
+@hookimpl
+def on_chunk(context, nbytes):
+    if not os.path.exists(_MARKER):
+        open(_MARKER, "w").close()
+    time.sleep(nbytes / _RATE)
 
 
 def _at_exit():
@@ -36,7 +48,7 @@ class _FinalizedAtTeardown:
         _open(_path, "w").close()
 
 
-_atexit.register(_at_exit)
+atexit.register(_at_exit)
 _probe = _FinalizedAtTeardown()  # a module global: finalized when the interpreter tears its modules down
 """
 
@@ -53,7 +65,7 @@ def test_ctrl_c_exits_after_the_exit_handlers_with_nothing_partial(
     src.mkdir()
     for name in NAMES:
         (src / name).write_bytes(os.urandom(FILE))
-    site = make_plugin_dist("rst_exit_probe", "throttle", TEST_PLUGIN + EXIT_PROBES)
+    site = make_plugin_dist("rst_exit_probe", "exitprobe", PLUGIN)
     marker, at_exit, teardown = tmp_path / "marker", tmp_path / "at-exit", tmp_path / "teardown"
     env = cli_stores.environment(
         {
@@ -99,10 +111,15 @@ def test_ctrl_c_exits_after_the_exit_handlers_with_nothing_partial(
             for p in (registry.local_root / "big").rglob("*")
         }
     else:
-        client = s3_client(registry.s3_endpoint)
-        listing = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{registry.s3_prefix}/big/").get("Contents", [])
-        left = {obj["Key"].rsplit("/", 1)[1]: obj["Size"] for obj in listing}
-        assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+        left = {key.rsplit("/", 1)[1]: len(registry.s3_get(key.split("/", 1)[1])) for key in registry.s3_keys()}
+        client = boto3.client(
+            "s3",
+            endpoint_url=registry.s3_endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        assert client.list_multipart_uploads(Bucket="cli-tests").get("Uploads", []) == []
     done = sorted(obj["path"] for obj in files if obj["status"] == "transferred")
     assert left == dict.fromkeys(done, FILE)  # only whole files, only those reported: no partial, no temp file
     assert not set(cut) & set(left)

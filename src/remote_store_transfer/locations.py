@@ -23,11 +23,14 @@ from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import SameFileError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from remote_store import ResolutionPlan, Store
 
 __all__ = [
     "Location",
     "container_name",
+    "local_file",
     "native_root",
     "physical",
     "refuse_same_file",
@@ -130,6 +133,11 @@ def container_name(store: Store) -> str | None:
     if place is None or not place.authority or place.kind in ("local", "sftp"):
         return None
     return place.authority[-1] or None
+
+
+def local_file(store: Store) -> Callable[[str], str] | None:
+    """For a store on the local disk, store path -> its file (``native_path``); ``None`` for any other store."""
+    return store.native_path if store_kind(store) == "local" else None
 
 
 def native_root(store: Store) -> str | None:

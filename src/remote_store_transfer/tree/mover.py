@@ -27,6 +27,7 @@ from remote_store_transfer.capturing import capture
 from remote_store_transfer.context import DeleteContext
 from remote_store_transfer.endpoint import Endpoint
 from remote_store_transfer.errors import TransferDenied
+from remote_store_transfer.locations import local_file
 from remote_store_transfer.plugin.calling import call_each
 from remote_store_transfer.tree.plan import Side, check, refresh
 from remote_store_transfer.tree.runner import retrying
@@ -251,7 +252,7 @@ class Mover:
         # documented); on a local disk, created exclusively (cheap, and nothing that appeared meanwhile is lost).
         # context.replaces tells plugins which of them replace a file (policy's deny_overwrite refuses only those).
         overwrite = decision.overwrite or dst_store is not None
-        metadata = mtime_metadata(entry.mtime) if self.keeps_mtime and entry.mtime is not None else None
+        metadata = mtime_metadata(entry.mtime_ns) if self.keeps_mtime and entry.mtime_ns is not None else None
         if src_store is None:
             assert dst_store is not None
             streaming.upload(
@@ -282,8 +283,8 @@ class Mover:
                 batch=batch,
                 replaces=decision.overwrite,
             )
-            if entry.mtime is not None:  # the source's modification time travels with the file
-                os.utime(local, ns=(time.time_ns(), round(entry.mtime * 1_000_000_000)))
+            if entry.mtime_ns is not None:  # the source's modification time travels with the file
+                os.utime(local, ns=(time.time_ns(), entry.mtime_ns))
         else:
             streaming.transfer(
                 dispatch,
@@ -299,6 +300,10 @@ class Mover:
                 batch=batch,
                 replaces=decision.overwrite,
             )
+        on_disk = local_file(dst_store) if dst_store is not None else None
+        if on_disk is not None and entry.mtime_ns is not None:
+            # a store on the local disk keeps no metadata: its file keeps the time itself, as download_tree's do
+            os.utime(on_disk(self.dst_path(rel)), ns=(time.time_ns(), entry.mtime_ns))
 
     def remove_partial(self, rel: str) -> None:
         """Remove what a failed, non-atomic write of a new file left at the destination (so a re-run redoes it)."""

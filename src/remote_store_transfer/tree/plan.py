@@ -139,13 +139,14 @@ def decide(  # noqa: PLR0911, PLR0912 -- one return per rule of the table above
         return Decision("check", "checksum", overwrite=True)
     if src_keeps_mtime and not src.exact_mtime:  # the listing gave the write time; the kept one decides
         return Decision("check", "kept mtime", overwrite=True)
-    if src.mtime is None or dst.mtime is None:
+    if src.mtime_ns is None or dst.mtime_ns is None:
         return Decision("skip", "same size", overwrite=True)  # nothing else to compare
+    window_ns = round(modify_window * 1_000_000_000)  # times are integer nanoseconds: compared exactly
     if dst.exact_mtime:
-        if abs(src.mtime - dst.mtime) > modify_window:
+        if abs(src.mtime_ns - dst.mtime_ns) > window_ns:
             return Decision("copy", "modified", overwrite=True)
         return Decision("skip", "unchanged", overwrite=True)
-    if src.mtime > dst.mtime + modify_window:  # the destination's time is when it was written
+    if src.mtime_ns > dst.mtime_ns + window_ns:  # the destination's time is when it was written
         return Decision("copy", "newer", overwrite=True)
     if dst_keeps_mtime:
         return Decision("check", "kept mtime", overwrite=True)

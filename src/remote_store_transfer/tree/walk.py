@@ -13,25 +13,42 @@ that cannot be read becomes a failed entry.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import re
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from remote_store import NotFound
+
+from remote_store_transfer.locations import local_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from remote_store import ContentDigest, FileInfo, Store
 
-__all__ = ["MTIME_KEY", "Entry", "index_local", "index_store", "join", "mtime_metadata", "walk_local", "walk_store"]
+__all__ = [
+    "MTIME_KEY",
+    "Entry",
+    "index_local",
+    "index_store",
+    "join",
+    "mtime_metadata",
+    "parse_mtime",
+    "walk_local",
+    "walk_store",
+]
 
 MTIME_KEY = "mtime"
 """User-metadata key under which a file's source modification time is kept (seconds, as rclone keeps it)."""
 
 _EPOCH_MIN = datetime.min.replace(tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DECIMAL = re.compile(r"(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*))?")
 
 
 @dataclass(slots=True)
@@ -41,8 +58,9 @@ class Entry:
     Attributes:
         path: The relative path, "/"-separated.
         size: Size in bytes.
-        mtime: Modification time in seconds since the epoch, ``None`` when unknown.
-        exact_mtime: ``True`` when *mtime* is the file's own time (a local
+        mtime_ns: Modification time in integer nanoseconds since the epoch
+            (a float of seconds cannot hold them), ``None`` when unknown.
+        exact_mtime: ``True`` when *mtime_ns* is the file's own time (a local
             file, or one kept in user metadata), ``False`` when it is the time
             a store wrote the object.
         digest: A content digest the store reported, if any.
@@ -52,7 +70,7 @@ class Entry:
 
     path: str
     size: int = 0
-    mtime: float | None = None
+    mtime_ns: int | None = None
     exact_mtime: bool = False
     digest: ContentDigest | None = None
     skip: str | None = None
@@ -65,31 +83,56 @@ def join(prefix: str, rel: str) -> str:
     return f"{prefix}/{rel}" if prefix else rel
 
 
-def mtime_metadata(mtime: float) -> dict[str, str]:
-    """The user metadata that keeps *mtime* on a store object: ``{"mtime": "1700000000.123456789"}``."""
-    ns = round(mtime * 1_000_000_000)
-    return {MTIME_KEY: f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"}
+def mtime_metadata(mtime_ns: int) -> dict[str, str]:
+    """The user metadata that keeps *mtime_ns* on a store object: ``{"mtime": "1700000000.123456789"}``."""
+    sign = "-" if mtime_ns < 0 else ""  # "-1.5" is 1.5 s before the epoch: the digits are of the magnitude
+    seconds, nanos = divmod(abs(mtime_ns), 1_000_000_000)
+    return {MTIME_KEY: f"{sign}{seconds}.{nanos:09d}"}
 
 
-def _kept_mtime(info: FileInfo) -> float | None:
-    """The modification time kept in *info*'s user metadata, if any."""
-    raw = (info.metadata or {}).get(MTIME_KEY)
-    if raw is None:
-        return None
+def parse_mtime(raw: str) -> int | None:
+    """Nanoseconds since the epoch from a kept ``mtime`` (``"1700000000.123456789"``), exactly; ``None`` if not a time.
+
+    Decimal seconds are read digit by digit (a float would put nine decimals
+    up to a few hundred nanoseconds off); a spelling only float reads
+    (``"1.7e9"``) is taken as float.
+    """
+    match = _DECIMAL.fullmatch(raw.strip())
+    if match is not None and (match["whole"] or match["fraction"]):
+        fraction = match["fraction"] or ""
+        nanos = int(match["whole"] or 0) * 1_000_000_000 + int(fraction[:9].ljust(9, "0"))
+        nanos += fraction[9:10] >= "5"  # beyond nanoseconds: rounded half up
+        return -nanos if match["sign"] == "-" else nanos
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
         return None
+    return round(seconds * 1_000_000_000) if math.isfinite(seconds) else None
 
 
-def store_entry(info: FileInfo, rel: str) -> Entry:
-    """An :class:`Entry` for a store file: its kept mtime when it has one, else the store's time."""
+def _kept_mtime(info: FileInfo) -> int | None:
+    """The modification time (nanoseconds) kept in *info*'s user metadata, if any."""
+    raw = (info.metadata or {}).get(MTIME_KEY)
+    return None if raw is None else parse_mtime(raw)
+
+
+def store_entry(info: FileInfo, rel: str, local: Callable[[str], str] | None = None) -> Entry:
+    """An :class:`Entry` for a store file: its kept mtime when it has one, else the store's time.
+
+    *local* (from :func:`local_file`): the time is the file's, to the
+    nanosecond (the store reports a datetime, to the microsecond); still the
+    time the store wrote it, as far as the planner's rules go (a tree sets it
+    to the source's, other writers do not).
+    """
     kept = _kept_mtime(info)
     if kept is not None:
         return Entry(rel, info.size, kept, True, info.digest)
+    if local is not None:
+        with contextlib.suppress(OSError):  # gone meanwhile: the store's own report below
+            return Entry(rel, info.size, os.stat(local(str(info.path))).st_mtime_ns, False, info.digest)
     stamp = info.modified_at
-    mtime = None if stamp is None or stamp <= _EPOCH_MIN else stamp.timestamp()
-    return Entry(rel, info.size, mtime, False, info.digest)
+    mtime_ns = None if stamp is None or stamp <= _EPOCH_MIN else (stamp - _EPOCH) // timedelta(microseconds=1) * 1000
+    return Entry(rel, info.size, mtime_ns, False, info.digest)
 
 
 _SPECIAL = (
@@ -160,7 +203,7 @@ def walk_local(  # noqa: PLR0912 -- one branch per kind of entry
             if special is not None:
                 yield Entry(rel, skip=special)
                 continue
-            yield Entry(rel, st.st_size, st.st_mtime_ns / 1_000_000_000, True)
+            yield Entry(rel, st.st_size, st.st_mtime_ns, True)
         stack.extend(reversed(subfolders))  # depth first, in name order
 
 
@@ -175,12 +218,13 @@ def walk_store(store: Store, prefix: str, taken: Callable[[str], bool]) -> Itera
     """
     base = prefix.strip("/")
     cut = len(base) + 1 if base else 0
+    local = local_file(store)
     listing = _Counted(store.list_files(base, recursive=True))
     try:
         for info in listing:
             rel = str(info.path)[cut:]
-            if rel and taken(rel):
-                yield store_entry(info, rel)
+            if rel and not _is_marker(info) and taken(rel):
+                yield store_entry(info, rel, local)
     except NotFound:
         if listing.count:  # a page or folder that vanished mid-listing: the listing is not complete
             raise
@@ -203,6 +247,11 @@ class _Counted:
         item = next(self.items)
         self.count += 1
         return item
+
+
+def _is_marker(info: FileInfo) -> bool:
+    """*info* is an S3 folder marker (a 0-byte ``pre/x/`` as the AWS console makes): a folder, not a file."""
+    return info.size == 0 and not info.name  # the key ends in "/": its last segment is empty
 
 
 def index_store(store: Store, prefix: str) -> dict[str, Entry]:

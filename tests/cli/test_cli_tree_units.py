@@ -174,3 +174,13 @@ def test_display_ignores_other_batches_and_dry_runs():
     assert display.files.tasks == []
     display.stop()
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_summary_counts_the_error_that_ended_the_tree_and_gives_no_rate_without_a_file_written():
+    result = TreeResult(failed={"a": OSError("reset")}, bytes_transferred=4096)  # a failed try moved bytes
+    result.seconds = 2.0
+    line = summary_line("upload", "/src", "s3:dst", result)
+    assert line == "upload /src -> s3:dst: 0 transferred, 0 skipped, 1 failed, 0 deleted, 4.0 KiB in 2.00 s"
+    listing = PermissionDenied("Permission denied: dst", path="dst")  # raised out of the tree: no file failed
+    assert "1 failed" in summary_line("upload", "/src", "s3:dst", TreeResult(), listing)
+    assert "0 failed" in summary_line("upload", "/src", "s3:dst", TreeResult(), KeyboardInterrupt())

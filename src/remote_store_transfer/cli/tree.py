@@ -38,6 +38,7 @@ from remote_store_transfer.cli.report import (
     exit_code_for,
     format_bytes,
     print_error,
+    service_error,
 )
 from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
 from remote_store_transfer.cli.tree_progress import TreeProgress
@@ -56,6 +57,7 @@ __all__ = [
     "BatchRecorder",
     "RateParam",
     "TreeArgs",
+    "failed_count",
     "file_json",
     "parse_rate",
     "reject_tree_options",
@@ -322,25 +324,39 @@ def plan_line(outcome: FileOutcome) -> str:
     return f"{_PLAN_VERB[outcome.status]} {outcome.path}{reason}"
 
 
-def summary_line(command: str, source: str, destination: str, result: TreeResult) -> str:
+def failed_count(result: TreeResult, error: BaseException | None = None) -> int:
+    """The failures of a tree: its failed files, plus the error that ended it before any file could fail.
+
+    An error raised out of the tree (the destination could not be listed: bad credentials) is a
+    failure too, or the summary would say ``0 failed`` of a run that failed; Ctrl-C is not one.
+    """
+    ended = error is not None and not isinstance(error, KeyboardInterrupt) and not result.failed
+    return len(result.failed) + (1 if ended else 0)
+
+
+def summary_line(
+    command: str, source: str, destination: str, result: TreeResult, error: BaseException | None = None
+) -> str:
     """The summary line of a folder command.
 
     ``upload /tmp/photos -> s3:photos: 3 transferred, 1 skipped, 0 failed, 0 deleted, 1.5 MiB in 0.42 s (3.6 MiB/s)``;
     a dry run: ``... (dry run): 3 would be transferred, 1 skipped, 0 failed, 0 would be deleted, 1.5 MiB``.
     """
     n = len
+    failed = failed_count(result, error)
     if result.dry_run:
         return (
             f"{command} {source} -> {destination} (dry run): {n(result.transferred)} would be transferred, "
-            f"{n(result.skipped)} skipped, {n(result.failed)} failed, {n(result.deleted)} would be deleted, "
+            f"{n(result.skipped)} skipped, {failed} failed, {n(result.deleted)} would be deleted, "
             f"{format_bytes(result.bytes_transferred)}"
         )
     seconds = result.seconds
     moved = result.bytes_transferred
-    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved else ""
+    # a rate only for a run that wrote files: bytes of failed tries alone are no throughput
+    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved and result.transferred else ""
     return (
         f"{command} {source} -> {destination}: {n(result.transferred)} transferred, {n(result.skipped)} skipped, "
-        f"{n(result.failed)} failed, {n(result.deleted)} deleted, "
+        f"{failed} failed, {n(result.deleted)} deleted, "
         f"{format_bytes(result.bytes_transferred)} in {seconds:.2f} s{rate}"
     )
 
@@ -355,7 +371,7 @@ def summary_json(
         "destination": destination,
         "transferred": len(result.transferred),
         "skipped": len(result.skipped),
-        "failed": len(result.failed),
+        "failed": failed_count(result, error),
         "deleted": len(result.deleted),
         "bytes": result.bytes_transferred,
         "seconds": round(result.seconds, 6),
@@ -363,7 +379,7 @@ def summary_json(
         "ok": code == EXIT_OK,
     }
     if code != EXIT_OK:
-        data["error"] = error_message(error) if error is not None else f"{len(result.failed)} failed"
+        data["error"] = error_message(error) if error is not None else f"{failed_count(result)} failed"
         data["exit_code"] = code
     return json.dumps(data)
 
@@ -382,8 +398,9 @@ def tree_exit_code(failed: Mapping[str, BaseException]) -> int:
 class _OnFile:
     """The ``on_file`` callback: counts files for the display, prints JSON lines, keeps a dry run's plan."""
 
-    def __init__(self, *, as_json: bool, dry_run: bool, progress: TreeProgress | None) -> None:
+    def __init__(self, *, as_json: bool, dry_run: bool, progress: TreeProgress | None, show_skips: bool = True) -> None:
         self.as_json = as_json
+        self.show_skips = show_skips
         self.dry_run = dry_run
         self.progress = progress
         self.plan: list[FileOutcome] = []
@@ -397,11 +414,14 @@ class _OnFile:
             click.echo(file_json(outcome))
 
     def print_plan(self) -> None:
-        """The dry run's plan, sorted by path, deletions last (failures go to stderr with the others)."""
+        """The dry run's plan, sorted by path, deletions last (failures go to stderr with the others).
+
+        The plain lines are the changes only; the skips too with *show_skips* (``-v``). JSON holds every file.
+        """
         for outcome in sorted(self.plan, key=lambda o: (o.status == "deleted", o.path)):
             if self.as_json:
                 click.echo(file_json(outcome))
-            elif outcome.status != "failed":
+            elif outcome.status != "failed" and (outcome.status != "skipped" or self.show_skips):
                 click.echo(plan_line(outcome))
 
 
@@ -410,6 +430,8 @@ def file_json(outcome: FileOutcome) -> str:
     data = outcome.as_dict()
     if isinstance(outcome.error, TransferDenied):
         data["error"] = f"TransferDenied: {error_message(outcome.error)}"
+    elif outcome.error is not None and (cause := service_error(outcome.error)) is not None:
+        data["error"] += f" ({cause})"  # the service's own code, as the error line shows it
     return json.dumps(data)
 
 
@@ -478,8 +500,11 @@ def run_tree_command(
     as_json: bool,
     debug: bool,
     connect_timeout: float = CONNECT_TIMEOUT,
+    verbosity: int = 0,
 ) -> int:
     """Run one folder command; print the plan / JSON lines, the summary and the failures; return the exit code.
+
+    A dry run's plan lists the skipped files only with *verbosity* (``-v``).
 
     Raises:
         click.UsageError: Both ends are local paths, a local end is not a folder, or options conflict.
@@ -495,7 +520,7 @@ def run_tree_command(
     draw = console.is_terminal and not console.is_dumb_terminal and not quiet and not args.dry_run
     progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
     recorder = BatchRecorder()
-    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress)
+    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
 
     def report_file(outcome: FileOutcome) -> None:
         # A plain function, not the object: the tree deep-copies its options (TreeOptions.plain() uses
@@ -625,7 +650,7 @@ def _report(
     if as_json:
         click.echo(summary_json(command, source, destination, result or TreeResult(), code, error))
     elif result is not None and not quiet:
-        click.echo(summary_line(command, source, destination, result))
+        click.echo(summary_line(command, source, destination, result, error))
     sys.stdout.flush()
     if result is not None:
         _print_failures(result, source, debug=debug)

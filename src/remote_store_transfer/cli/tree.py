@@ -41,7 +41,7 @@ from remote_store_transfer.cli.report import (
     service_error,
 )
 from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
-from remote_store_transfer.cli.tree_progress import TreeProgress
+from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
@@ -519,6 +519,8 @@ def run_tree_command(
     console = stderr_console()
     draw = console.is_terminal and not console.is_dumb_terminal and not quiet and not args.dry_run
     progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
+    # a local source is counted ahead (the tree's listing is lazy): the bar gets its total and an ETA early
+    counter = _source_counter(progress, src, args)
     recorder = BatchRecorder()
     on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
 
@@ -552,7 +554,7 @@ def run_tree_command(
         if dst_store is not None:
             options["atomic"] = atomic_writes(dst_store, dst.store or "", args.atomic)
         call = _tree_call(src, dst, src_store, dst_store, options)
-        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress)
+        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress, counter)
     finally:
         stores.close()
         if client is not None:
@@ -568,6 +570,13 @@ def run_tree_command(
     if args.dry_run:
         on_file.print_plan()
     return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+
+
+def _source_counter(progress: TreeProgress | None, src: Location, args: TreeArgs) -> SourceCounter | None:
+    """A counter of a local source for the display; none for a store (a second listing costs requests)."""
+    if progress is None or not src.is_local:
+        return None
+    return SourceCounter(progress, src.path, args.include, args.exclude, follow_symlinks=args.follow_symlinks)
 
 
 def _names(*locations: Location) -> list[str]:
@@ -610,7 +619,10 @@ def _tree_call(
 
 
 def _run(
-    call: Callable[[], TreeResult], plugins: list[object], progress: TreeProgress | None
+    call: Callable[[], TreeResult],
+    plugins: list[object],
+    progress: TreeProgress | None,
+    counter: SourceCounter | None = None,
 ) -> tuple[TreeResult | None, BaseException | None]:
     """*call* with *plugins* registered; ``(result, None)`` or ``(None, the error)`` (Ctrl-C included)."""
     pm = plugin_manager()
@@ -619,12 +631,16 @@ def _run(
     result: TreeResult | None = None
     error: BaseException | None = None
     try:
+        if counter is not None:
+            counter.start()
         result = call()
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported by the caller, with its exit code
         error = exc
     finally:
         for plugin in plugins:
             pm.unregister(plugin)
+        if counter is not None:  # the tree ended: no more counting
+            counter.stop()
         if progress is not None:
             progress.stop(interrupted=isinstance(error, KeyboardInterrupt))
     return result, error

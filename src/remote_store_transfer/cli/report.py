@@ -224,7 +224,8 @@ def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
     if with_type or not text:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     cause = None if isinstance(exc, Unreachable | DestinationError) else service_error(exc)
-    if cause is not None and cause not in text:  # the service's own words: NoSuchBucket, InvalidAccessKeyId...
+    # the service's own words (NoSuchBucket, InvalidAccessKeyId...), unless the line already says them
+    if cause is not None and cause.split(": ", 1)[-1] not in text:
         text = f"{text} ({cause})"
     return " ".join(text.split())  # one line, whatever the message held
 

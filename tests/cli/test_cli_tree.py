@@ -352,8 +352,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(cli_stores, registry, src):
     parsed = [PLAN_LINE.match(line) for line in plan]
     assert all(parsed), plan
     rows = [(m["verb"], m["path"], m["reason"]) for m in parsed if m]
-    assert rows == [
-        ("skip", "a.txt", "unchanged"),
+    assert rows == [  # the changes only: the unchanged a.txt is in the summary's count, not a line of its own
         ("transfer", "b.bin", "new"),
         ("transfer", "docs/old/notes.tmp", "new"),
         ("transfer", "docs/readme.md", "new"),
@@ -364,6 +363,11 @@ def test_dry_run_prints_the_plan_and_changes_nothing(cli_stores, registry, src):
     assert found is not None, last
     assert (found["transferred"], found["skipped"], found["failed"], found["deleted"]) == ("4", "1", "0", "1")
     assert tree_of(registry.local_root / "mirror") == {"a.txt": FILES["a.txt"], "extra.bin": b"not in the source"}
+
+    verbose = cli_stores("sync", "src", "local:mirror", "--delete", "--dry-run", "-v")  # -v: the skips too
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stdout.splitlines()[0] == "would skip a.txt (unchanged)"
+    assert verbose.stdout.splitlines()[1:] == result.stdout.splitlines()
 
 
 def test_dry_run_json_is_one_object_per_file_then_the_summary(cli_stores, registry, src):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 
 import pytest
 from remote_store import NotFound, PermissionDenied
@@ -12,7 +13,7 @@ from rich.console import Console
 from remote_store_transfer import IntegrityError
 from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
 from remote_store_transfer.cli.tree import parse_rate, plan_line, summary_line, tree_exit_code
-from remote_store_transfer.cli.tree_progress import TreeProgress, relative_path
+from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress, relative_path
 from remote_store_transfer.context import Endpoint, TransferContext
 
 
@@ -174,3 +175,84 @@ def test_display_ignores_other_batches_and_dry_runs():
     assert display.files.tasks == []
     display.stop()
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_summary_counts_the_error_that_ended_the_tree_and_gives_no_rate_without_a_file_written():
+    result = TreeResult(failed={"a": OSError("reset")}, bytes_transferred=4096)  # a failed try moved bytes
+    result.seconds = 2.0
+    line = summary_line("upload", "/src", "s3:dst", result)
+    assert line == "upload /src -> s3:dst: 0 transferred, 0 skipped, 1 failed, 0 deleted, 4.0 KiB in 2.00 s"
+    listing = PermissionDenied("Permission denied: dst", path="dst")  # raised out of the tree: no file failed
+    assert "1 failed" in summary_line("upload", "/src", "s3:dst", TreeResult(), listing)
+    assert "0 failed" in summary_line("upload", "/src", "s3:dst", TreeResult(), KeyboardInterrupt())
+
+
+class _Clock:
+    """A clock the test moves: rich's rate and time left from known samples."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_interrupted_tree_keeps_its_total_the_bar_is_not_full():
+    console = Console(file=io.StringIO(), width=140, force_terminal=True, color_system=None)
+    display = TreeProgress(console, "upload src")
+    batch = Batch("upload_tree", Endpoint(None, "/data/src"), Endpoint(None, "/data/dst"), {})
+    display.pre_batch(batch)
+    try:
+        batch.planned_files, batch.planned_bytes, batch.listing_complete = 10, 1000, True
+        display.overall.advance(display._task, 400)
+        result = TreeResult(transferred=[f"f{i}" for i in range(4)], bytes_transferred=400)
+        batch.error = KeyboardInterrupt()  # Ctrl-C between two files: no file failed
+        display.post_batch(batch, result)
+        assert display.overall.tasks[0].total == 1000
+        assert "40%" in _render(display.overall)
+        assert "100%" not in _render(display.overall)
+    finally:
+        display.stop(interrupted=True)
+
+
+def test_the_source_counter_sizes_the_bar_before_the_listing_ends_and_an_eta_shows(tmp_path: Path):
+    for i in range(30):
+        (tmp_path / f"f{i:02d}.bin").write_bytes(b"x" * 100)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "skip.tmp").write_bytes(b"t" * 5000)  # excluded: the tree's own filter
+    clock = _Clock()
+    console = Console(file=io.StringIO(), width=140, force_terminal=True, color_system=None, get_time=clock)
+    display = TreeProgress(console, "upload src")
+    batch = Batch("upload_tree", Endpoint(None, str(tmp_path)), Endpoint(None, "/data/dst"), {})
+    display.pre_batch(batch)
+    counter = SourceCounter(display, str(tmp_path), [], ["*.tmp"], follow_symlinks=False, every=7)
+    try:
+        assert display.overall.tasks[0].total is None
+        counter.start()
+        counter.join()
+        assert not batch.listing_complete  # the tree's own listing has not ended: the count sized the bar
+        assert display.overall.tasks[0].total == 3000
+        assert display.files_text() == "0/30 files"
+        display.file_done(FileOutcome("f00.bin", "skipped", size=100, reason="unchanged"))  # it will not move
+        assert display.overall.tasks[0].total == 2900
+        assert display.files_text() == "0/29 files"
+        display.overall.advance(display._task, 500)
+        clock.now = 1.0
+        display.overall.advance(display._task, 500)  # rich's rate: 500 B/s; 1900 bytes left: 4 s
+        overall = _render(display.overall)
+        assert "-:--:--" not in overall, overall
+        assert "34% 1.0/2.8 KiB 500 B/s 0:00:04 0/29 files" in overall, overall
+    finally:
+        counter.stop()
+        display.stop()
+
+
+def test_the_source_counter_stops_when_asked(tmp_path: Path):
+    for i in range(200):
+        (tmp_path / f"f{i:03d}").write_bytes(b"")
+    console = Console(file=io.StringIO(), width=140, force_terminal=True, color_system=None)
+    display = TreeProgress(console, "upload src")
+    counter = SourceCounter(display, str(tmp_path), [], [], follow_symlinks=False)
+    counter.start()
+    counter.stop()  # returns once the thread has ended, whether or not it had counted to the end
+    assert not counter._thread.is_alive()

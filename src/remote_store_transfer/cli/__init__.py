@@ -531,6 +531,7 @@ def _tree(
         quiet=opts.quiet,
         as_json=opts.as_json,
         debug=opts.debug,
+        verbosity=int(click.get_current_context().meta.get(_VERBOSITY, 0)),
     )
     if code != EXIT_OK:
         raise Failed(code)

@@ -53,6 +53,7 @@ __all__ = [
     "format_bytes",
     "print_error",
     "raised_by_plugin",
+    "service_error",
 ]
 
 PROG = "remote-store-transfer"
@@ -181,6 +182,32 @@ def _denial(exc: TransferDenied) -> str:
     return f"denied by plugin {plugin!r} (rule {exc.rule!r}): {exc.reason}"
 
 
+def service_error(exc: BaseException) -> str | None:
+    """The service's own code and message behind *exc*, from its chain (``__cause__`` / ``__context__``).
+
+    ``NoSuchBucket: The specified bucket does not exist`` from a botocore ``ClientError``
+    (``response["Error"]``, as s3fs and aiobotocore raise it too), or the type and message of a
+    paramiko error (SFTP); ``None`` when the chain holds neither.
+    """
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        response = getattr(error, "response", None)
+        info = response.get("Error") if isinstance(response, dict) else None
+        if isinstance(info, dict) and info.get("Code"):
+            code, message = str(info["Code"]), str(info.get("Message") or "").strip()
+            if code == "404":  # a HEAD's bare status: the NotFound line already says it all
+                return None
+            if code.isdigit():  # a HEAD has no body, only the HTTP status
+                code = f"HTTP {code}"
+            return f"{code}: {message}" if message else code
+        if type(error).__module__.startswith("paramiko") and error is not exc:
+            return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
     if isinstance(exc, TransferDenied):  # the line already names the operation and paths
         text = _denial(exc)
@@ -196,6 +223,10 @@ def _message(exc: BaseException, *, with_type: bool | None = None) -> str:
         with_type = exit_code_for(exc) == EXIT_ERROR
     if with_type or not text:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    cause = None if isinstance(exc, Unreachable | DestinationError) else service_error(exc)
+    # the service's own words (NoSuchBucket, InvalidAccessKeyId...), unless the line already says them
+    if cause is not None and cause.split(": ", 1)[-1] not in text:
+        text = f"{text} ({cause})"
     return " ".join(text.split())  # one line, whatever the message held
 
 

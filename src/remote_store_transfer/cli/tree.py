@@ -38,9 +38,10 @@ from remote_store_transfer.cli.report import (
     exit_code_for,
     format_bytes,
     print_error,
+    service_error,
 )
 from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
-from remote_store_transfer.cli.tree_progress import TreeProgress
+from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress
 from remote_store_transfer.errors import TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
@@ -60,6 +61,7 @@ __all__ = [
     "Flag",
     "RateParam",
     "TreeArgs",
+    "failed_count",
     "file_json",
     "parse_rate",
     "reject_tree_options",
@@ -352,25 +354,39 @@ def plan_line(outcome: FileOutcome) -> str:
     return f"{_PLAN_VERB[outcome.status]} {outcome.path}{reason}"
 
 
-def summary_line(command: str, source: str, destination: str, result: TreeResult) -> str:
+def failed_count(result: TreeResult, error: BaseException | None = None) -> int:
+    """The failures of a tree: its failed files, plus the error that ended it before any file could fail.
+
+    An error raised out of the tree (the destination could not be listed: bad credentials) is a
+    failure too, or the summary would say ``0 failed`` of a run that failed; Ctrl-C is not one.
+    """
+    ended = error is not None and not isinstance(error, KeyboardInterrupt) and not result.failed
+    return len(result.failed) + (1 if ended else 0)
+
+
+def summary_line(
+    command: str, source: str, destination: str, result: TreeResult, error: BaseException | None = None
+) -> str:
     """The summary line of a folder command.
 
     ``upload /tmp/photos -> s3:photos: 3 transferred, 1 skipped, 0 failed, 0 deleted, 1.5 MiB in 0.42 s (3.6 MiB/s)``;
     a dry run: ``... (dry run): 3 would be transferred, 1 skipped, 0 failed, 0 would be deleted, 1.5 MiB``.
     """
     n = len
+    failed = failed_count(result, error)
     if result.dry_run:
         return (
             f"{command} {source} -> {destination} (dry run): {n(result.transferred)} would be transferred, "
-            f"{n(result.skipped)} skipped, {n(result.failed)} failed, {n(result.deleted)} would be deleted, "
+            f"{n(result.skipped)} skipped, {failed} failed, {n(result.deleted)} would be deleted, "
             f"{format_bytes(result.bytes_transferred)}"
         )
     seconds = result.seconds
     moved = result.bytes_transferred
-    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved else ""
+    # a rate only for a run that wrote files: bytes of failed tries alone are no throughput
+    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved and result.transferred else ""
     return (
         f"{command} {source} -> {destination}: {n(result.transferred)} transferred, {n(result.skipped)} skipped, "
-        f"{n(result.failed)} failed, {n(result.deleted)} deleted, "
+        f"{failed} failed, {n(result.deleted)} deleted, "
         f"{format_bytes(result.bytes_transferred)} in {seconds:.2f} s{rate}"
     )
 
@@ -385,7 +401,7 @@ def summary_json(
         "destination": destination,
         "transferred": len(result.transferred),
         "skipped": len(result.skipped),
-        "failed": len(result.failed),
+        "failed": failed_count(result, error),
         "deleted": len(result.deleted),
         "bytes": result.bytes_transferred,
         "seconds": round(result.seconds, 6),
@@ -393,7 +409,7 @@ def summary_json(
         "ok": code == EXIT_OK,
     }
     if code != EXIT_OK:
-        data["error"] = error_message(error) if error is not None else f"{len(result.failed)} failed"
+        data["error"] = error_message(error) if error is not None else f"{failed_count(result)} failed"
         data["exit_code"] = code
     return json.dumps(data)
 
@@ -412,8 +428,9 @@ def tree_exit_code(failed: Mapping[str, BaseException]) -> int:
 class _OnFile:
     """The ``on_file`` callback: counts files for the display, prints JSON lines, keeps a dry run's plan."""
 
-    def __init__(self, *, as_json: bool, dry_run: bool, progress: TreeProgress | None) -> None:
+    def __init__(self, *, as_json: bool, dry_run: bool, progress: TreeProgress | None, show_skips: bool = True) -> None:
         self.as_json = as_json
+        self.show_skips = show_skips
         self.dry_run = dry_run
         self.progress = progress
         self.plan: list[FileOutcome] = []
@@ -427,11 +444,14 @@ class _OnFile:
             click.echo(file_json(outcome))
 
     def print_plan(self) -> None:
-        """The dry run's plan, sorted by path, deletions last (failures go to stderr with the others)."""
+        """The dry run's plan, sorted by path, deletions last (failures go to stderr with the others).
+
+        The plain lines are the changes only; the skips too with *show_skips* (``-v``). JSON holds every file.
+        """
         for outcome in sorted(self.plan, key=lambda o: (o.status == "deleted", o.path)):
             if self.as_json:
                 click.echo(file_json(outcome))
-            elif outcome.status != "failed":
+            elif outcome.status != "failed" and (outcome.status != "skipped" or self.show_skips):
                 click.echo(plan_line(outcome))
 
 
@@ -440,6 +460,8 @@ def file_json(outcome: FileOutcome) -> str:
     data = outcome.as_dict()
     if isinstance(outcome.error, TransferDenied):
         data["error"] = f"TransferDenied: {error_message(outcome.error)}"
+    elif outcome.error is not None and (cause := service_error(outcome.error)) is not None:
+        data["error"] += f" ({cause})"  # the service's own code, as the error line shows it
     return json.dumps(data)
 
 
@@ -508,8 +530,11 @@ def run_tree_command(
     as_json: bool,
     debug: bool,
     connect_timeout: float = CONNECT_TIMEOUT,
+    verbosity: int = 0,
 ) -> int:
     """Run one folder command; print the plan / JSON lines, the summary and the failures; return the exit code.
+
+    A dry run's plan lists the skipped files only with *verbosity* (``-v``).
 
     Raises:
         click.UsageError: Both ends are local paths, a local end is not a folder, or options conflict.
@@ -524,8 +549,10 @@ def run_tree_command(
     console = stderr_console()
     draw = console.is_terminal and not console.is_dumb_terminal and not quiet and not args.dry_run
     progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
+    # a local source is counted ahead (the tree's listing is lazy): the bar gets its total and an ETA early
+    counter = _source_counter(progress, src, args)
     recorder = BatchRecorder()
-    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress)
+    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
     options: dict[str, Any] = {**args.options, "update": update, "on_file": on_file}
     stores = Stores(config, connect_timeout=connect_timeout)
     client = _dask_client(args)
@@ -537,7 +564,7 @@ def run_tree_command(
         if dst_store is not None:
             options["atomic"] = atomic_writes(dst_store, dst.store or "", args.options["atomic"])
         call = _tree_call(src, dst, src_store, dst_store, options)
-        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress)
+        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress, counter)
     finally:
         stores.close()
         if client is not None:
@@ -553,6 +580,20 @@ def run_tree_command(
     if args.dry_run:
         on_file.print_plan()
     return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+
+
+def _source_counter(progress: TreeProgress | None, src: Location, args: TreeArgs) -> SourceCounter | None:
+    """A counter of a local source for the display; none for a store (a second listing costs requests)."""
+    if progress is None or not src.is_local:
+        return None
+    options = args.options
+    return SourceCounter(
+        progress,
+        src.path,
+        options.get("include", ()),
+        options.get("exclude", ()),
+        follow_symlinks=bool(options.get("follow_symlinks", False)),
+    )
 
 
 def _names(*locations: Location) -> list[str]:
@@ -595,7 +636,10 @@ def _tree_call(
 
 
 def _run(
-    call: Callable[[], TreeResult], plugins: list[object], progress: TreeProgress | None
+    call: Callable[[], TreeResult],
+    plugins: list[object],
+    progress: TreeProgress | None,
+    counter: SourceCounter | None = None,
 ) -> tuple[TreeResult | None, BaseException | None]:
     """*call* with *plugins* registered; ``(result, None)`` or ``(None, the error)`` (Ctrl-C included)."""
     pm = plugin_manager()
@@ -604,12 +648,16 @@ def _run(
     result: TreeResult | None = None
     error: BaseException | None = None
     try:
+        if counter is not None:
+            counter.start()
         result = call()
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported by the caller, with its exit code
         error = exc
     finally:
         for plugin in plugins:
             pm.unregister(plugin)
+        if counter is not None:  # the tree ended: no more counting
+            counter.stop()
         if progress is not None:
             progress.stop(interrupted=isinstance(error, KeyboardInterrupt))
     return result, error
@@ -635,7 +683,7 @@ def _report(
     if as_json:
         click.echo(summary_json(command, source, destination, result or TreeResult(), code, error))
     elif result is not None and not quiet:
-        click.echo(summary_line(command, source, destination, result))
+        click.echo(summary_line(command, source, destination, result, error))
     sys.stdout.flush()
     if result is not None:
         _print_failures(result, source, debug=debug)

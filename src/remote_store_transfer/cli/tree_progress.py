@@ -7,6 +7,10 @@ terminal. It draws on stderr, with rich:
 * the overall row: the bytes moved (of the total once the source listing has
   been read to its end), the rate, the time left, and the files done (``3/10
   files``; before the listing ends ``3 files, listing...``);
+* a local source is counted ahead of the transfers (:class:`SourceCounter`,
+  a thread of its own): its files and bytes size the bar while the tree's own
+  lazy listing is still behind (``3/120+ files, counting...`` while it counts,
+  then ``3/120 files``), less the files the tree skips as they are reported;
 * one row per file in flight: its relative path and its bytes (of its size
   when known: an upload's).
 
@@ -41,14 +45,18 @@ from rich.text import Text
 
 from remote_store_transfer.cli.progress import BinarySpeedColumn, PercentColumn
 from remote_store_transfer.plugin import hookimpl
+from remote_store_transfer.tree.filters import PathFilter
+from remote_store_transfer.tree.walk import walk_local
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
     from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
     from remote_store_transfer.context import TransferContext
 
-__all__ = ["TreeProgress", "relative_path"]
+__all__ = ["SourceCounter", "TreeProgress", "relative_path"]
 
 _STATE = "cli.tree_progress"
 _NAME_WIDTH = 48
@@ -105,6 +113,9 @@ class TreeProgress:
         self._done = 0
         self._failed = 0
         self._total_set = False
+        self._counted: tuple[int, int] | None = None  # (files, bytes) the counter found so far
+        self._counting = False
+        self._skipped = (0, 0)  # (files, bytes) the tree skipped, out of the counted ones
         self.overall = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -131,8 +142,13 @@ class TreeProgress:
         batch = self._batch
         with self._lock:
             done, failed = self._done, self._failed
+        with self._lock:
+            counted, counting, skipped = self._counted, self._counting, self._skipped[0]
         if batch is not None and batch.listing_complete and batch.planned_files is not None:
             text = f"{done}/{batch.planned_files} {_files(batch.planned_files)}"
+        elif counted is not None:
+            files = max(counted[0] - skipped, done)
+            text = f"{done}/{files}+ files, counting..." if counting else f"{done}/{files} {_files(files)}"
         else:
             text = f"{done} {_files(done)}, listing..."
         if failed:
@@ -158,8 +174,17 @@ class TreeProgress:
         )
         self._live.start()
 
+    def counted(self, files: int, nbytes: int, *, done: bool) -> None:
+        """The source counter's running count (its thread): it sizes the bar until the listing ends."""
+        with self._lock:
+            self._counted, self._counting = (files, nbytes), not done
+        self._set_total()
+
     def file_done(self, outcome: FileOutcome) -> None:
         """Count one file that ended (the CLI's ``on_file``, in the caller's thread); Ctrl-C's are not counted."""
+        if outcome.status == "skipped" and outcome.size is not None:  # counted, but it will not move
+            with self._lock:
+                self._skipped = (self._skipped[0] + 1, self._skipped[1] + outcome.size)
         if outcome.status == "transferred" or (
             outcome.status == "failed" and not isinstance(outcome.error, KeyboardInterrupt)
         ):
@@ -176,23 +201,35 @@ class TreeProgress:
         self._set_total()
 
     def _set_total(self) -> None:
-        """Size the overall bar once the listing is complete."""
+        """Size the overall bar: exactly once the listing is complete, from the counter's count before."""
         batch = self._batch
-        if self._total_set or batch is None or not batch.listing_complete or batch.planned_bytes is None:
+        if self._total_set or batch is None:
             return
-        self._total_set = True
-        self.overall.update(self._task, total=batch.planned_bytes)
+        if batch.listing_complete and batch.planned_bytes is not None:
+            self._total_set = True
+            self.overall.update(self._task, total=batch.planned_bytes)
+            return
+        with self._lock:
+            counted, skipped = self._counted, self._skipped[1]
+        if counted is not None:
+            completed = self.overall.tasks[0].completed
+            self.overall.update(self._task, total=max(counted[1] - skipped, completed))
 
     @hookimpl(trylast=True)
     def post_batch(self, batch: Batch, result: TreeResult) -> None:
-        """Bring the overall row to its final state: full when no file failed, else where it stopped."""
+        """Bring the overall row to its final state: full when the tree ended well, else where it stopped.
+
+        Ended well: no file failed, no error (Ctrl-C) and the listing read to its end; an interrupted
+        tree keeps its total, so the bar shows how far it got (never 100% for 163 of 303 files).
+        """
         if batch is not self._batch:
             return
         self._set_total()
         task = self.overall.tasks[0]
         completed = task.completed  # every byte that moved, failed tries included
-        total = completed if not result.failed or task.total is None else max(task.total, completed)
-        self.overall.update(self._task, total=total, done=not result.failed)
+        well = not result.failed and batch.error is None and batch.listing_complete
+        total = completed if well or task.total is None else max(task.total, completed)
+        self.overall.update(self._task, total=total, done=well)
 
     def stop(self, *, interrupted: bool = False) -> None:
         """Stop drawing (idempotent): the file rows go, the overall row stays on the screen (if bytes moved)."""
@@ -246,3 +283,61 @@ class TreeProgress:
     def _remove(self, task: TaskID) -> None:
         with contextlib.suppress(KeyError):  # already gone (the display stopped)
             self.files.remove_task(task)
+
+
+class SourceCounter:
+    """Counts the files and bytes of a local source in a thread of its own, for the display's total.
+
+    The tree's own listing is lazy: it is read only as workers free up, so
+    its total comes at the end of a long run. This first pass walks the same
+    folder with the same filter (:func:`~remote_store_transfer.tree.walk.walk_local`,
+    :class:`~remote_store_transfer.tree.filters.PathFilter`), keeps only two
+    numbers (no listing), reports to *display* every *every* files and at the
+    end, and stops at :meth:`stop` (the tree ended or was interrupted).
+    """
+
+    def __init__(
+        self,
+        display: TreeProgress,
+        root: str,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        *,
+        follow_symlinks: bool,
+        every: int = 50,
+    ) -> None:
+        self.display = display
+        self.root = root
+        self.taken = PathFilter(include, exclude)
+        self.follow_symlinks = follow_symlinks
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._count, name="rst-source-counter", daemon=True)
+
+    def start(self) -> None:
+        """Start counting."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop counting (idempotent) and wait for the thread: it checks between two entries."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the count ended."""
+        self._thread.join(timeout)
+
+    def _count(self) -> None:
+        files = nbytes = 0
+        try:
+            for entry in walk_local(self.root, self.taken, follow_symlinks=self.follow_symlinks):
+                if self._stop.is_set():
+                    return
+                if entry.error is None and entry.skip is None:
+                    files, nbytes = files + 1, nbytes + entry.size
+                    if files % self.every == 0:
+                        self.display.counted(files, nbytes, done=False)
+        except OSError:  # the tree reports what is wrong with its source: a count is only a hint
+            return
+        self.display.counted(files, nbytes, done=True)

@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "ContainerNotFound",
     "DeleteLimitError",
+    "DeletionsRefused",
     "IncompleteTransferError",
     "IntegrityError",
     "PluginLoadError",
@@ -236,7 +237,16 @@ class ContainerNotFound(TransferError, NotFound):
         self.container = container
 
 
-class DeleteLimitError(TransferError):
+class DeletionsRefused(TransferError):
+    """A tree with ``delete=True`` deleted nothing, on purpose: the evidence that the source is complete is missing.
+
+    Reported as the tree's failure under ``""``: the source held no file at
+    all (an empty or mistyped source would wipe the destination), or more
+    files would go than ``max_delete`` allows (:class:`DeleteLimitError`).
+    """
+
+
+class DeleteLimitError(DeletionsRefused):
     """A tree with ``delete=True`` would delete more destination files than ``max_delete`` allows.
 
     Nothing is deleted: a source listing that ended early without an error

@@ -94,6 +94,8 @@ def test_max_delete_refuses_and_names_the_limit(places, registry) -> None:
         assert "refusing to delete 5 of the 6 files" in result.stderr
         assert "at most 3" in result.stderr
         assert "--max-delete" in result.stderr
+        assert "error: delete under s3:dst:" in result.stderr  # the deletions failed, not the listing
+        assert "error: listing" not in result.stderr
     assert "would delete" not in dry.stdout
     assert _keys(registry) == sorted(f"dst/{k}" for k in SIX)
 

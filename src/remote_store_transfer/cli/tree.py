@@ -42,7 +42,7 @@ from remote_store_transfer.cli.report import (
 )
 from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
 from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress
-from remote_store_transfer.errors import TransferDenied
+from remote_store_transfer.errors import DeletionsRefused, TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
 from remote_store_transfer.tree.options import OPTION_NAMES, TreeOptions
@@ -465,10 +465,14 @@ def file_json(outcome: FileOutcome) -> str:
     return json.dumps(data)
 
 
-def _print_failures(result: TreeResult, source: str, *, debug: bool) -> None:
-    """One line per failed file on stderr: ``remote-store-transfer: error: PATH: ErrorType: message``."""
+def _print_failures(result: TreeResult, source: str, destination: str, *, debug: bool) -> None:
+    """One line per failed file on stderr: ``remote-store-transfer: error: PATH: ErrorType: message``.
+
+    A failure of the tree itself (under ``""``) names what failed: the listing of the source, or the
+    deletions under the destination that were refused.
+    """
     for path, error in result.failed.items():
-        where = path or f"listing {source}"
+        where = path or (f"delete under {destination}" if isinstance(error, DeletionsRefused) else f"listing {source}")
         if isinstance(error, KeyboardInterrupt):
             click.echo(f"{PROG}: interrupted: {where}", err=True)
             continue
@@ -686,7 +690,7 @@ def _report(
         click.echo(summary_line(command, source, destination, result, error))
     sys.stdout.flush()
     if result is not None:
-        _print_failures(result, source, debug=debug)
+        _print_failures(result, source, destination, debug=debug)
     if isinstance(error, KeyboardInterrupt):
         click.echo(f"{PROG}: interrupted: {command} {source} -> {destination}", err=True)
         return EXIT_INTERRUPTED

@@ -21,7 +21,7 @@ from remote_store import NotFound
 
 from remote_store_transfer.batch import Batch, FileOutcome, TreeOperation, TreeResult
 from remote_store_transfer.endpoint import Endpoint
-from remote_store_transfer.errors import ContainerNotFound, DeleteLimitError, TransferError, TreeOverlapError
+from remote_store_transfer.errors import ContainerNotFound, DeleteLimitError, DeletionsRefused, TreeOverlapError
 from remote_store_transfer.locations import container_name, physical, same_backend
 from remote_store_transfer.plugin.calling import call_each, implementations
 from remote_store_transfer.tree.mover import Mover
@@ -263,7 +263,7 @@ class _Tree:
         taken = self.options.filter
         doomed = [(rel, entry) for rel, entry in sorted(self.index.items()) if entry.skip is None and taken(rel)]
         if doomed and self.seen == 0:
-            refusal = TransferError(
+            refusal = DeletionsRefused(
                 f"{self.batch.operation}: the source {self.src.describe()} holds no file: refusing to delete the "
                 f"{len(doomed)} files under {self.dst.describe()} (an empty or mistyped source would wipe the "
                 "destination); delete them directly if that is what you want"

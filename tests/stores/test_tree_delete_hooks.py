@@ -8,6 +8,8 @@ only the tree files that replace one. Memory, local and S3 (moto) stores.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,16 @@ def dst(request: pytest.FixtureRequest, make_store) -> Store:
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
-    return write_local(tmp_path / "src", KEPT)
+    """The source: the destination's kept files, an hour older than the destination's copies.
+
+    Never newer: a store that keeps write times to the second (moto) could otherwise see a file written
+    a moment later as changed, and the test would count one more upload now and then.
+    """
+    root = write_local(tmp_path / "src", KEPT)
+    an_hour_ago = time.time() - 3600
+    for rel in KEPT:
+        os.utime(root / rel, (an_hour_ago, an_hour_ago))
+    return root
 
 
 def _sync(manager: TransferManager, src: Path, dst: Store):

@@ -44,7 +44,36 @@ def describe_call(operation: str, source: Endpoint, destination: Endpoint) -> st
     return f"{operation} {source.describe()} -> {destination.describe()}"
 
 
-class TransferContext:
+class _Timed:
+    """What every context has: an id, when it started, how long it has run."""
+
+    __slots__ = ("_id", "started", "started_perf")
+    _id: str | None
+    started: float
+    started_perf: float
+
+    @property
+    def id(self) -> str:
+        """A unique id (unique across processes and hosts; transfers and deletions share one sequence).
+
+        Made on first access: a random per-process tag plus a counter.
+        """
+        ident = self._id
+        if ident is None:
+            ident = self._id = f"{_PROCESS_TAG}-{next(_counter):08d}"
+        return ident
+
+    @property
+    def started_at(self) -> datetime:
+        """:attr:`started` as a timezone-aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.started, tz=UTC)
+
+    def elapsed(self) -> float:
+        """Seconds since the call or deletion started (monotonic clock)."""
+        return time.perf_counter() - self.started_perf
+
+
+class TransferContext(_Timed):
     """Everything a plugin may know about one call of ``upload``, ``download`` or ``transfer``.
 
     One object is created per call, before ``pre_transfer``, and the same
@@ -90,7 +119,6 @@ class TransferContext:
     """
 
     __slots__ = (
-        "_id",
         "atomic",
         "batch",
         "bytes_transferred",
@@ -101,8 +129,6 @@ class TransferContext:
         "replaces",
         "size",
         "source",
-        "started",
-        "started_perf",
         "state",
         "write_result",
     )
@@ -136,26 +162,6 @@ class TransferContext:
         self.state: dict[str, Any] = {}
         self._id: str | None = None
 
-    @property
-    def id(self) -> str:
-        """A unique id for this call (unique across processes and hosts).
-
-        Made on first access: a random per-process tag plus a counter.
-        """
-        ident = self._id
-        if ident is None:
-            ident = self._id = f"{_PROCESS_TAG}-{next(_counter):08d}"
-        return ident
-
-    @property
-    def started_at(self) -> datetime:
-        """:attr:`started` as a timezone-aware UTC ``datetime``."""
-        return datetime.fromtimestamp(self.started, tz=UTC)
-
-    def elapsed(self) -> float:
-        """Seconds since the call started (monotonic clock)."""
-        return time.perf_counter() - self.started_perf
-
     def describe(self) -> str:
         """``"upload local:/a -> Store(...):b"``: the operation and both ends, for messages."""
         return describe_call(self.operation, self.source, self.destination)
@@ -164,7 +170,7 @@ class TransferContext:
         return f"<TransferContext {self.describe()} bytes={self.bytes_transferred}>"
 
 
-class DeleteContext:
+class DeleteContext(_Timed):
     """Everything a plugin may know about one deletion: a destination file a tree's ``delete=True`` removes.
 
     One object is made per deletion, before ``pre_delete``, and the same
@@ -183,7 +189,7 @@ class DeleteContext:
         state: A dict private to this deletion for plugins' state.
     """
 
-    __slots__ = ("_id", "_location", "batch", "size", "started", "started_perf", "state", "target")
+    __slots__ = ("_location", "batch", "size", "state", "target")
 
     operation: Literal["delete"] = "delete"
 
@@ -224,23 +230,6 @@ class DeleteContext:
                 location = store_location(store, self.target.path)
             self._location = location
         return location
-
-    @property
-    def id(self) -> str:
-        """A unique id for this deletion (drawn from the same sequence as :attr:`TransferContext.id`)."""
-        ident = self._id
-        if ident is None:
-            ident = self._id = f"{_PROCESS_TAG}-{next(_counter):08d}"
-        return ident
-
-    @property
-    def started_at(self) -> datetime:
-        """:attr:`started` as a timezone-aware UTC ``datetime``."""
-        return datetime.fromtimestamp(self.started, tz=UTC)
-
-    def elapsed(self) -> float:
-        """Seconds since the deletion started (monotonic clock)."""
-        return time.perf_counter() - self.started_perf
 
     def describe(self) -> str:
         """``"delete Store(...):b/x.txt"``: the operation and the file, for messages."""

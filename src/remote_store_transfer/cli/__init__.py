@@ -34,7 +34,7 @@ from remote_store_transfer.cli.report import (
     exit_code_for,
     print_error,
 )
-from remote_store_transfer.cli.session import OPTION_NAMES, Options, Session
+from remote_store_transfer.cli.session import OPTION_NAMES, Options, Session, destination_error
 from remote_store_transfer.cli.stdio import STDIN, STDOUT, stdio_store
 from remote_store_transfer.cli.stores import (
     CONNECT_TIMEOUT,
@@ -245,7 +245,7 @@ def upload_cmd(
             lambda: upload(store, src.path, dst.path, overwrite=overwrite, atomic=atomic),
             label=f"upload {os.path.basename(src.path)}",
             partial=None if atomic else dst.text,
-            classify=lambda exc: _store_destination_error(exc, dst.text, writer_only=True),
+            classify=lambda exc: destination_error(exc, dst.text, not_found=True, denied=True),
         )
     _finish(outcome)
 
@@ -318,7 +318,7 @@ def download_cmd(
             total=session.size_of(store, src.path),
             label=f"download {os.path.basename(src.path)}",
             partial=None if atomic else destination,
-            classify=lambda exc: _local_destination_error(exc, destination),
+            classify=lambda exc: destination_error(exc, destination, local=destination),
         )
     _finish(outcome)
 
@@ -376,7 +376,7 @@ def copy_cmd(
             label=f"copy {os.path.basename(src.path)}",
             partial=None if atomic else dst.text,
             # a NotFound after the source was found is the destination's (a missing bucket)
-            classify=(lambda exc: _store_destination_error(exc, dst.text)) if total is not None else None,
+            classify=lambda exc: destination_error(exc, dst.text, not_found=total is not None),
         )
     _finish(outcome)
 
@@ -403,7 +403,7 @@ def _upload_stdin(dst: Location, opts: Options, *, overwrite: bool, atomic: bool
             lambda: transfer(stdio, STDIN, store, dst.path, overwrite=overwrite, atomic=atomic),
             label=f"upload {STDIN}",
             partial=None if atomic else dst.text,
-            classify=lambda exc: _store_destination_error(exc, dst.text, writer_only=True),
+            classify=lambda exc: destination_error(exc, dst.text, not_found=True, denied=True),
         )
     _finish(outcome)
 
@@ -420,7 +420,7 @@ def _download_stdout(src: Location, opts: Options) -> None:
             lambda: transfer(store, src.path, stdio, STDOUT),
             total=session.size_of(store, src.path),
             label=f"download {os.path.basename(src.path)}",
-            classify=lambda exc: DestinationError(STDOUT, exc) if isinstance(exc, BrokenPipeError) else exc,
+            classify=lambda exc: destination_error(exc, STDOUT, pipe=True),
         )
     if isinstance(outcome.error, DestinationError) and isinstance(outcome.error.error, BrokenPipeError):
         _silence_stdout()
@@ -432,37 +432,6 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def _store_destination_error(exc: BaseException, destination: str, *, writer_only: bool = False) -> BaseException:
-    """A store's error on write as a :class:`DestinationError`.
-
-    A ``NotFound`` (no such bucket or container); and, when the destination
-    store is the only store of the call (*writer_only*: an upload), a
-    ``PermissionDenied`` it raised while the data moved (a plugin's denial in
-    ``pre_transfer`` keeps its own code, 5).
-    """
-    from remote_store import NotFound, PermissionDenied  # noqa: PLC0415 -- keep the top short
-
-    if isinstance(exc, NotFound):
-        return DestinationError(destination, exc)
-    moving = any(note.startswith("during ") for note in getattr(exc, "__notes__", ()))
-    if writer_only and moving and isinstance(exc, PermissionDenied):
-        return DestinationError(destination, exc)
-    return exc
-
-
-def _local_destination_error(exc: BaseException, destination: str) -> BaseException:
-    """An OS error on the local destination (or its temp file beside it) as a :class:`DestinationError`.
-
-    ``FileExistsError`` keeps its own exit code (4: give --overwrite).
-    """
-    if not isinstance(exc, OSError) or isinstance(exc, FileExistsError) or not isinstance(exc.filename, str):
-        return exc
-    filename = os.path.abspath(exc.filename)
-    if filename == destination or os.path.dirname(filename) == os.path.dirname(destination):
-        return DestinationError(destination, exc)
-    return exc
 
 
 def _finish(outcome: Outcome) -> None:
@@ -521,18 +490,8 @@ def _tree(
     if overwrite:
         _usage(f"{command} -r: --overwrite is for single files; use --update changed or --update all")
     args = TreeArgs.from_params(params, atomic=atomic)
-    code = run_tree_command(
-        command,
-        src,
-        dst,
-        args,
-        config=opts.config,
-        connect_timeout=opts.connect_timeout,
-        quiet=opts.quiet,
-        as_json=opts.as_json,
-        debug=opts.debug,
-        verbosity=int(click.get_current_context().meta.get(_VERBOSITY, 0)),
-    )
+    verbosity = int(click.get_current_context().meta.get(_VERBOSITY, 0))
+    code = run_tree_command(command, src, dst, args, opts, verbosity=verbosity)
     if code != EXIT_OK:
         raise Failed(code)
 

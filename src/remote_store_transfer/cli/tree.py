@@ -1,11 +1,12 @@
 """The folder commands: ``upload -r``, ``download -r``, ``copy -r`` and ``sync``.
 
 They call ``upload_tree`` / ``download_tree`` / ``transfer_tree`` with the
-options of the command line (:func:`tree_options`, :class:`TreeArgs`), draw
-the live display on a terminal (:mod:`remote_store_transfer.cli.tree_progress`),
-and report the result: the dry-run plan or one JSON object per file, the
-summary line (or object) on stdout, one line per failed file on stderr, and
-the exit code (:func:`~remote_store_transfer.cli.report.report_tree`).
+options of the command line (:func:`tree_options`, :class:`TreeArgs`) in the
+command's :class:`~remote_store_transfer.cli.session.Session`, draw the live
+display on a terminal (:mod:`remote_store_transfer.cli.tree_progress`), and
+report the result with :func:`~remote_store_transfer.cli.report.report_tree`:
+the dry-run plan or one JSON object per file, the summary line (or object) on
+stdout, one line per failed file on stderr, and the exit code.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 from click.core import ParameterSource
 
-from remote_store_transfer import download_tree, plugin_manager, transfer_tree, upload_tree
-from remote_store_transfer.cli.progress import stderr_console
-from remote_store_transfer.cli.report import DestinationError, file_json, plan_line, report_tree
-from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
+from remote_store_transfer import download_tree, transfer_tree, upload_tree
+from remote_store_transfer.cli.report import file_json, plan_line, report_tree
+from remote_store_transfer.cli.session import Options, Session, destination_error
+from remote_store_transfer.cli.stores import Location, atomic_writes
 from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
@@ -353,39 +354,19 @@ class _OnFile:
                 click.echo(plan_line(outcome))
 
 
-def _destination_error(
-    error: BaseException, src: Location, dst: Location, destination: str, path: str = ""
-) -> BaseException:
-    """*error* as a :class:`DestinationError` when it is the destination's (exit code 7), else *error*.
-
-    A store's ``NotFound`` when the source is a local folder (no such bucket: the source files were just
-    read); an OS error on a local destination (a folder that cannot be made or written), but "exists" for
-    the file itself.
-    *destination* is the destination root (absolute when local), *path* the file's relative path.
-    """
-    from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
-
-    if dst.is_local:
-        where = os.path.join(destination, path) if path else destination
-    else:
-        where = f"{destination.rstrip('/')}/{path}" if path else destination
-    if src.is_local and not dst.is_local and isinstance(error, NotFound):
-        return DestinationError(where, error)
-    if dst.is_local and isinstance(error, OSError) and isinstance(error.filename, str):
-        filename = os.path.abspath(error.filename)
-        exists = isinstance(error, FileExistsError) and filename == where  # the file itself: exit 4
-        inside = filename == destination or filename.startswith(destination.rstrip(os.sep) + os.sep)
-        if inside and not exists:
-            return DestinationError(where, error)
-    return error
-
-
 # -- the command
 
 
 def _root_name(location: Location) -> str:
     path = os.path.abspath(location.path) if location.is_local else location.path
     return os.path.basename(path.rstrip("/" + os.sep)) or (location.store or path)
+
+
+def _under(root: str, path: str, *, local: bool) -> str:
+    """The file *path* under the destination *root* (the root itself for ``""``)."""
+    if not path:
+        return root
+    return os.path.join(root, path) if local else f"{root.rstrip('/')}/{path}"
 
 
 def _check_folders(command: str, src: Location, dst: Location) -> None:
@@ -396,17 +377,7 @@ def _check_folders(command: str, src: Location, dst: Location) -> None:
 
 
 def run_tree_command(
-    command: Command,
-    src: Location,
-    dst: Location,
-    args: TreeArgs,
-    *,
-    config: str | None,
-    quiet: bool,
-    as_json: bool,
-    debug: bool,
-    connect_timeout: float = CONNECT_TIMEOUT,
-    verbosity: int = 0,
+    command: Command, src: Location, dst: Location, args: TreeArgs, opts: Options, *, verbosity: int = 0
 ) -> int:
     """Run one folder command; print the plan / JSON lines, the summary and the failures; return the exit code.
 
@@ -422,40 +393,53 @@ def run_tree_command(
     _check_folders(command, src, dst)
     source = os.path.abspath(src.path) if src.is_local else src.text
     destination = os.path.abspath(dst.path) if dst.is_local else dst.text
-    console = stderr_console()
-    draw = console.is_terminal and not console.is_dumb_terminal and not quiet and not args.dry_run
-    progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
-    # a local source is counted ahead (the tree's listing is lazy): the bar gets its total and an ETA early
-    counter = _source_counter(progress, src, args)
-    recorder = BatchRecorder()
-    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
-    options: dict[str, Any] = {**args.options, "update": update, "on_file": on_file}
-    stores = Stores(config, connect_timeout=connect_timeout)
-    client = _dask_client(args)
-    if client is not None:
-        options["executor"] = client
-    try:
-        src_store = None if src.is_local else stores.get(src.store or "", src.text)
-        dst_store = None if dst.is_local else stores.get(dst.store or "", dst.text)
-        if dst_store is not None:
-            options["atomic"] = atomic_writes(dst_store, dst.store or "", args.options["atomic"])
-        call = _tree_call(src, dst, src_store, dst_store, options)
-        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress, counter)
-    finally:
-        stores.close()
+    with Session(opts) as session:
+        draw = session.draws and not args.dry_run
+        progress = TreeProgress(session.console, f"{command} {_root_name(src)}") if draw else None
+        # a local source is counted ahead (the tree's listing is lazy): the bar gets its total and an ETA early
+        counter = _source_counter(progress, src, args)
+        recorder = BatchRecorder()
+        on_file = _OnFile(as_json=opts.as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
+        options: dict[str, Any] = {**args.options, "update": update, "on_file": on_file}
+        client = _dask_client(args)
         if client is not None:
-            client.close()
+            options["executor"] = client
+        try:
+            src_store = None if src.is_local else session.store(src)
+            dst_store = None if dst.is_local else session.store(dst)
+            if dst_store is not None:
+                options["atomic"] = atomic_writes(dst_store, dst.store or "", args.options["atomic"])
+            call = _tree_call(src, dst, src_store, dst_store, options)
+            result, error = _run(session, call, recorder, progress, counter)
+        finally:
+            if client is not None:
+                client.close()
+
+    def captured(failure: BaseException, path: str = "") -> BaseException:
+        """*failure* of the file *path* (of the tree: ``""``) as the command reports it."""
+        return session.captured(
+            destination_error(
+                failure,
+                _under(destination, path, local=dst.is_local),
+                local=destination if dst.is_local else None,
+                folder=True,
+                # a store's NotFound when the source is a local folder: no such bucket (the files were just read)
+                not_found=src.is_local and not dst.is_local,
+            )
+        )
+
     if result is None:
         result = recorder.result
     if result is not None:
         for path, failure in list(result.failed.items()):
-            classified = _destination_error(failure, src, dst, destination, path)
-            result.failed[path] = stores.unreachable(classified, _names(src, dst))
+            result.failed[path] = captured(failure, path)
     if error is not None and not isinstance(error, KeyboardInterrupt):
-        error = stores.unreachable(_destination_error(error, src, dst, destination), _names(src, dst))
+        error = captured(error)
     if args.dry_run:
         on_file.print_plan()
-    return report_tree(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+    return report_tree(
+        command, source, destination, result, error, quiet=opts.quiet, as_json=opts.as_json, debug=opts.debug
+    )
 
 
 def _source_counter(progress: TreeProgress | None, src: Location, args: TreeArgs) -> SourceCounter | None:
@@ -470,11 +454,6 @@ def _source_counter(progress: TreeProgress | None, src: Location, args: TreeArgs
         options.get("exclude", ()),
         follow_symlinks=bool(options.get("follow_symlinks", False)),
     )
-
-
-def _names(*locations: Location) -> list[str]:
-    """The store names of *locations* (local ones have none)."""
-    return [location.store for location in locations if location.store is not None]
 
 
 def _dask_client(args: TreeArgs) -> Any:
@@ -512,26 +491,26 @@ def _tree_call(
 
 
 def _run(
+    session: Session,
     call: Callable[[], TreeResult],
-    plugins: list[object],
+    recorder: BatchRecorder,
     progress: TreeProgress | None,
     counter: SourceCounter | None = None,
 ) -> tuple[TreeResult | None, BaseException | None]:
-    """*call* with *plugins* registered; ``(result, None)`` or ``(None, the error)`` (Ctrl-C included)."""
-    pm = plugin_manager()
-    for plugin in plugins:
-        pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
+    """*call* with the recorder (and the display) registered; ``(result, None)`` or ``(None, the error)``.
+
+    Ctrl-C is caught too: the caller reports it, with its exit code.
+    """
     result: TreeResult | None = None
     error: BaseException | None = None
     try:
-        if counter is not None:
-            counter.start()
-        result = call()
+        with session.registered(recorder, progress):
+            if counter is not None:
+                counter.start()
+            result = call()
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported by the caller, with its exit code
         error = exc
     finally:
-        for plugin in plugins:
-            pm.unregister(plugin)
         if counter is not None:  # the tree ended: no more counting
             counter.stop()
         if progress is not None:

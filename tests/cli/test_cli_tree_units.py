@@ -12,7 +12,8 @@ from rich.console import Console
 
 from remote_store_transfer import IntegrityError
 from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
-from remote_store_transfer.cli.tree import parse_rate, plan_line, summary_line, tree_exit_code
+from remote_store_transfer.cli.report import plan_line, summary_line, tree_exit_code
+from remote_store_transfer.cli.tree import parse_rate
 from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress, relative_path
 from remote_store_transfer.context import Endpoint, TransferContext
 

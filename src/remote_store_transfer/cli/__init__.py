@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from remote_store_transfer import __version__, download, plugin_manager, transfer, upload
+from remote_store_transfer import __version__, plugin_manager
 from remote_store_transfer.audit.cli import audit as audit_cli
+from remote_store_transfer.cli.files import copy_file, download_file, upload_file
 from remote_store_transfer.cli.report import (
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -29,21 +30,11 @@ from remote_store_transfer.cli.report import (
     EXIT_USAGE,
     PROG,
     TREE_EXIT_HELP,
-    DestinationError,
-    Outcome,
     exit_code_for,
     print_error,
 )
 from remote_store_transfer.cli.session import OPTION_NAMES, Options, Session
-from remote_store_transfer.cli.stdio import STDIN, STDOUT, stdio_store
-from remote_store_transfer.cli.stores import (
-    CONNECT_TIMEOUT,
-    STORES_ENV,
-    Location,
-    StoreLookupError,
-    atomic_writes,
-    parse_location,
-)
+from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, STORES_ENV, Location, StoreLookupError, parse_location
 from remote_store_transfer.cli.tree import Command, TreeArgs, reject_tree_options, run_tree_command, tree_options
 from remote_store_transfer.cli.verbosity import configure_logging
 
@@ -213,41 +204,7 @@ def upload_cmd(
         _usage(f"upload: LOCAL must be a local path, got store location {local!r} (use copy)")
     if dst.is_local:
         _usage(f"upload: the destination must be NAME:PATH, got local path {remote!r}")
-    if local == "-":
-        _refuse_dash_tree("upload", recursive)
-        _upload_stdin(
-            dst,
-            opts,
-            overwrite=overwrite,
-            atomic=atomic,
-        )
-        return
-    if recursive:
-        _tree(
-            "upload",
-            src,
-            dst,
-            tree,
-            opts,
-            overwrite=overwrite,
-            atomic=atomic,
-        )
-        return
-    reject_tree_options("upload")
-    dst = dst.with_name(os.path.basename(src.path))
-    with Session(opts) as session:
-        store = session.store(dst)
-        atomic = atomic_writes(store, dst.store or "", atomic)
-        outcome = session.run(
-            "upload",
-            os.path.abspath(src.path),
-            dst.text,
-            lambda: upload(store, src.path, dst.path, overwrite=overwrite, atomic=atomic),
-            label=f"upload {os.path.basename(src.path)}",
-            partial=None if atomic else dst.text,
-            classify=lambda exc: _store_destination_error(exc, dst.text, writer_only=True),
-        )
-    _finish(outcome)
+    _file_or_tree("upload", upload_file, src, dst, tree, opts, recursive=recursive, overwrite=overwrite, atomic=atomic)
 
 
 @cli.command("download", epilog=_EPILOG, short_help="Download NAME:PATH (-r: a prefix) to a local file.")
@@ -280,47 +237,9 @@ def download_cmd(
         _usage(f"download: the source must be NAME:PATH, got local path {remote!r}")
     if not dst.is_local:
         _usage(f"download: LOCAL must be a local path, got store location {local!r} (use copy)")
-    if local == "-":
-        _refuse_dash_tree("download", recursive)
-        _download_stdout(src, opts)
-        return
-    if recursive:
-        _tree(
-            "download",
-            src,
-            dst,
-            tree,
-            opts,
-            overwrite=overwrite,
-            atomic=atomic,
-        )
-        return
-    reject_tree_options("download")
-    target = dst.path
-    if os.path.isdir(target):
-        target = os.path.join(target, os.path.basename(src.path.rstrip("/")))
-    destination = os.path.abspath(target)
-
-    def call() -> None:
-        try:
-            os.makedirs(os.path.dirname(destination), exist_ok=True)  # as rclone and the AWS CLI do
-        except OSError as exc:
-            raise DestinationError(destination, exc) from exc
-        download(store, src.path, target, overwrite=overwrite, atomic=atomic)
-
-    with Session(opts) as session:
-        store = session.store(src)
-        outcome = session.run(
-            "download",
-            src.text,
-            destination,
-            call,
-            total=session.size_of(store, src.path),
-            label=f"download {os.path.basename(src.path)}",
-            partial=None if atomic else destination,
-            classify=lambda exc: _local_destination_error(exc, destination),
-        )
-    _finish(outcome)
+    _file_or_tree(
+        "download", download_file, src, dst, tree, opts, recursive=recursive, overwrite=overwrite, atomic=atomic
+    )
 
 
 @cli.command("copy", epilog=_EPILOG, short_help="Copy NAME:PATH (-r: a prefix) to NAME:PATH, store to store.")
@@ -350,124 +269,36 @@ def copy_cmd(
         local = source if src.is_local else destination
         hint = "upload - NAME:PATH or download NAME:PATH -" if local == "-" else "upload or download"
         _usage(f"copy: both ends must be NAME:PATH, got local path {local!r} (use {hint})")
-    if recursive:
-        _tree(
-            "copy",
-            src,
-            dst,
-            tree,
-            opts,
-            overwrite=overwrite,
-            atomic=atomic,
-        )
+    _file_or_tree("copy", copy_file, src, dst, tree, opts, recursive=recursive, overwrite=overwrite, atomic=atomic)
+
+
+def _file_or_tree(
+    command: Command,
+    body: Callable[..., int],
+    src: Location,
+    dst: Location,
+    tree: dict[str, Any],
+    opts: Options,
+    *,
+    recursive: bool,
+    overwrite: bool,
+    atomic: bool,
+) -> None:
+    """Run the single-file *body*, or with ``-r`` the folder command; ``-`` is one stream, never a folder."""
+    dash = "-" in (src.text, dst.text)
+    if recursive and not dash:
+        _tree(command, src, dst, tree, opts, overwrite=overwrite, atomic=atomic)
         return
-    reject_tree_options("copy")
-    dst = dst.with_name(os.path.basename(src.path.rstrip("/")))
-    with Session(opts) as session:
-        src_store, dst_store = session.store(src), session.store(dst)
-        atomic = atomic_writes(dst_store, dst.store or "", atomic)
-        total = session.size_of(src_store, src.path)
-        outcome = session.run(
-            "copy",
-            src.text,
-            dst.text,
-            lambda: transfer(src_store, src.path, dst_store, dst.path, overwrite=overwrite, atomic=atomic),
-            total=total,
-            label=f"copy {os.path.basename(src.path)}",
-            partial=None if atomic else dst.text,
-            # a NotFound after the source was found is the destination's (a missing bucket)
-            classify=(lambda exc: _store_destination_error(exc, dst.text)) if total is not None else None,
-        )
-    _finish(outcome)
-
-
-def _refuse_dash_tree(command: str, recursive: bool) -> None:
-    """``-`` is one stream, never a folder: with ``-r`` it is a usage error."""
     if recursive:
         _usage(f"{command} -r: '-' (stdin or stdout) is one file, not a folder (write ./- for a path named -)")
     reject_tree_options(command)
+    _exit(body(src, dst, opts, overwrite=overwrite, atomic=atomic))
 
 
-def _upload_stdin(dst: Location, opts: Options, *, overwrite: bool, atomic: bool) -> None:
-    """``upload - NAME:PATH``: stream stdin to the store, as a ``transfer`` from the stdio store (size unknown)."""
-    if not dst.path or dst.path.endswith("/"):
-        _usage(f"upload: stdin has no file name: give the destination's, as in {dst.text}NAME")
-    stdio = stdio_store(sys.stdin.buffer, sys.stdout.buffer)
-    with Session(opts) as session:
-        store = session.store(dst)
-        atomic = atomic_writes(store, dst.store or "", atomic)
-        outcome = session.run(
-            "upload",
-            STDIN,
-            dst.text,
-            lambda: transfer(stdio, STDIN, store, dst.path, overwrite=overwrite, atomic=atomic),
-            label=f"upload {STDIN}",
-            partial=None if atomic else dst.text,
-            classify=lambda exc: _store_destination_error(exc, dst.text, writer_only=True),
-        )
-    _finish(outcome)
-
-
-def _download_stdout(src: Location, opts: Options) -> None:
-    """``download NAME:PATH -``: stream the file to stdout (never atomic; the summary and JSON go to stderr)."""
-    stdio = stdio_store(sys.stdin.buffer, sys.stdout.buffer)
-    with Session(opts, data_on_stdout=True) as session:
-        store = session.store(src)
-        outcome = session.run(
-            "download",
-            src.text,
-            STDOUT,
-            lambda: transfer(store, src.path, stdio, STDOUT),
-            total=session.size_of(store, src.path),
-            label=f"download {os.path.basename(src.path)}",
-            classify=lambda exc: DestinationError(STDOUT, exc) if isinstance(exc, BrokenPipeError) else exc,
-        )
-    if isinstance(outcome.error, DestinationError) and isinstance(outcome.error.error, BrokenPipeError):
-        _silence_stdout()
-    _finish(outcome)
-
-
-def _silence_stdout() -> None:
-    """After the reader of stdout went away: point stdout at the null device, so the exit's flush cannot fail."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
-def _store_destination_error(exc: BaseException, destination: str, *, writer_only: bool = False) -> BaseException:
-    """A store's error on write as a :class:`DestinationError`.
-
-    A ``NotFound`` (no such bucket or container); and, when the destination
-    store is the only store of the call (*writer_only*: an upload), a
-    ``PermissionDenied`` it raised while the data moved (a plugin's denial in
-    ``pre_transfer`` keeps its own code, 5).
-    """
-    from remote_store import NotFound, PermissionDenied  # noqa: PLC0415 -- keep the top short
-
-    if isinstance(exc, NotFound):
-        return DestinationError(destination, exc)
-    moving = any(note.startswith("during ") for note in getattr(exc, "__notes__", ()))
-    if writer_only and moving and isinstance(exc, PermissionDenied):
-        return DestinationError(destination, exc)
-    return exc
-
-
-def _local_destination_error(exc: BaseException, destination: str) -> BaseException:
-    """An OS error on the local destination (or its temp file beside it) as a :class:`DestinationError`.
-
-    ``FileExistsError`` keeps its own exit code (4: give --overwrite).
-    """
-    if not isinstance(exc, OSError) or isinstance(exc, FileExistsError) or not isinstance(exc.filename, str):
-        return exc
-    filename = os.path.abspath(exc.filename)
-    if filename == destination or os.path.dirname(filename) == os.path.dirname(destination):
-        return DestinationError(destination, exc)
-    return exc
-
-
-def _finish(outcome: Outcome) -> None:
-    if outcome.error is not None:
-        raise Failed(outcome.exit_code)
+def _exit(code: int) -> None:
+    """The body reported its outcome: exit with *code* unless it is 0."""
+    if code != EXIT_OK:
+        raise Failed(code)
 
 
 @cli.command(
@@ -496,15 +327,7 @@ def sync_cmd(
     """
     if "-" in (source, destination):
         _usage("sync: '-' (stdin or stdout) is one file, not a folder (write ./- for a folder named -)")
-    _tree(
-        "sync",
-        parse_location(source),
-        parse_location(destination),
-        tree,
-        opts,
-        overwrite=False,
-        atomic=atomic,
-    )
+    _tree("sync", parse_location(source), parse_location(destination), tree, opts, overwrite=False, atomic=atomic)
 
 
 def _tree(
@@ -521,20 +344,11 @@ def _tree(
     if overwrite:
         _usage(f"{command} -r: --overwrite is for single files; use --update changed or --update all")
     args = TreeArgs.from_params(params, atomic=atomic)
-    code = run_tree_command(
-        command,
-        src,
-        dst,
-        args,
-        config=opts.config,
-        connect_timeout=opts.connect_timeout,
-        quiet=opts.quiet,
-        as_json=opts.as_json,
-        debug=opts.debug,
-        verbosity=int(click.get_current_context().meta.get(_VERBOSITY, 0)),
+    _exit(
+        run_tree_command(
+            command, src, dst, args, opts, verbosity=int(click.get_current_context().meta.get(_VERBOSITY, 0))
+        )
     )
-    if code != EXIT_OK:
-        raise Failed(code)
 
 
 def _kind(info: PluginInfo) -> str | None:
@@ -595,9 +409,7 @@ def demo_cmd(size_mib: int, as_json: bool, quiet: bool, debug: bool) -> None:
     from remote_store_transfer.cli.demo import run_demo  # noqa: PLC0415
 
     session = Session(Options(quiet=quiet, as_json=as_json, debug=debug))
-    code = run_demo(session, size_mib * 1024 * 1024)
-    if code != EXIT_OK:
-        raise Failed(code)
+    _exit(run_demo(session, size_mib * 1024 * 1024))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -1,4 +1,8 @@
-"""Exit codes, error lines and result output (plain lines or JSON) of the command line."""
+"""Exit codes, error lines and result output (plain lines or JSON) of the command line.
+
+A single file's :class:`Outcome`; a folder's plan lines, file objects, summary (line or object), failure
+lines and exit code (:func:`report_tree`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import json
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import click
 from remote_store import AlreadyExists, NotFound, PermissionDenied, RemoteStoreError
 
+from remote_store_transfer.batch import TreeResult
 from remote_store_transfer.errors import (
     ConfigError,
+    DeletionsRefused,
     IncompleteTransferError,
     IntegrityError,
     SameFileError,
@@ -29,6 +36,11 @@ from remote_store_transfer.exitcodes import (
     EXIT_OK,
     EXIT_USAGE,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from remote_store_transfer.batch import FileOutcome
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -50,10 +62,17 @@ __all__ = [
     "error_message",
     "error_where",
     "exit_code_for",
+    "failed_count",
+    "file_json",
     "format_bytes",
+    "plan_line",
     "print_error",
     "raised_by_plugin",
+    "report_tree",
     "service_error",
+    "summary_json",
+    "summary_line",
+    "tree_exit_code",
 ]
 
 PROG = "remote-store-transfer"
@@ -318,3 +337,144 @@ class Outcome:
             f"{self.operation} {self.source} -> {self.destination}: "
             f"{format_bytes(self.bytes)} in {self.seconds:.2f} s{rate}"
         )
+
+
+# -- folders
+
+
+_PLAN_VERB = {"transferred": "would transfer", "skipped": "would skip", "deleted": "would delete"}
+
+
+def plan_line(outcome: FileOutcome) -> str:
+    """``would transfer photos/a.jpg (new)``: one line of the dry-run plan."""
+    reason = f" ({outcome.reason})" if outcome.reason else ""
+    return f"{_PLAN_VERB[outcome.status]} {outcome.path}{reason}"
+
+
+def failed_count(result: TreeResult, error: BaseException | None = None) -> int:
+    """The failures of a tree: its failed files, plus the error that ended it before any file could fail.
+
+    An error raised out of the tree (the destination could not be listed: bad credentials) is a
+    failure too, or the summary would say ``0 failed`` of a run that failed; Ctrl-C is not one.
+    """
+    ended = error is not None and not isinstance(error, KeyboardInterrupt) and not result.failed
+    return len(result.failed) + (1 if ended else 0)
+
+
+def summary_line(
+    command: str, source: str, destination: str, result: TreeResult, error: BaseException | None = None
+) -> str:
+    """The summary line of a folder command.
+
+    ``upload /tmp/photos -> s3:photos: 3 transferred, 1 skipped, 0 failed, 0 deleted, 1.5 MiB in 0.42 s (3.6 MiB/s)``;
+    a dry run: ``... (dry run): 3 would be transferred, 1 skipped, 0 failed, 0 would be deleted, 1.5 MiB``.
+    """
+    n = len
+    failed = failed_count(result, error)
+    if result.dry_run:
+        return (
+            f"{command} {source} -> {destination} (dry run): {n(result.transferred)} would be transferred, "
+            f"{n(result.skipped)} skipped, {failed} failed, {n(result.deleted)} would be deleted, "
+            f"{format_bytes(result.bytes_transferred)}"
+        )
+    seconds = result.seconds
+    moved = result.bytes_transferred
+    # a rate only for a run that wrote files: bytes of failed tries alone are no throughput
+    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved and result.transferred else ""
+    return (
+        f"{command} {source} -> {destination}: {n(result.transferred)} transferred, {n(result.skipped)} skipped, "
+        f"{failed} failed, {n(result.deleted)} deleted, "
+        f"{format_bytes(result.bytes_transferred)} in {seconds:.2f} s{rate}"
+    )
+
+
+def summary_json(
+    command: str, source: str, destination: str, result: TreeResult, code: int, error: BaseException | None
+) -> str:
+    """The summary as one JSON object (the last line of ``--json``)."""
+    data: dict[str, Any] = {
+        "operation": command,
+        "source": source,
+        "destination": destination,
+        "transferred": len(result.transferred),
+        "skipped": len(result.skipped),
+        "failed": failed_count(result, error),
+        "deleted": len(result.deleted),
+        "bytes": result.bytes_transferred,
+        "seconds": round(result.seconds, 6),
+        "dry_run": result.dry_run,
+        "ok": code == EXIT_OK,
+    }
+    if code != EXIT_OK:
+        data["error"] = error_message(error) if error is not None else f"{failed_count(result)} failed"
+        data["exit_code"] = code
+    return json.dumps(data)
+
+
+def tree_exit_code(failed: Mapping[str, BaseException]) -> int:
+    """0 when no file failed; the failures' exit code when they all share one; else 1.
+
+    A file cut by Ctrl-C counts as 130.
+    """
+    codes = {exit_code_for(error) for error in failed.values()}
+    if not codes:
+        return EXIT_OK
+    return codes.pop() if len(codes) == 1 else EXIT_ERROR
+
+
+def file_json(outcome: FileOutcome) -> str:
+    """One file's JSON object; a denial's ``error`` names the plugin that denied it, as its error line does."""
+    data = outcome.as_dict()
+    if isinstance(outcome.error, TransferDenied):
+        data["error"] = f"TransferDenied: {error_message(outcome.error)}"
+    elif outcome.error is not None and (cause := service_error(outcome.error)) is not None:
+        data["error"] += f" ({cause})"  # the service's own code, as the error line shows it
+    return json.dumps(data)
+
+
+def _print_failures(result: TreeResult, source: str, destination: str, *, debug: bool) -> None:
+    """One line per failed file on stderr: ``remote-store-transfer: error: PATH: ErrorType: message``.
+
+    A failure of the tree itself (under ``""``) names what failed: the listing of the source, or the
+    deletions under the destination that were refused.
+    """
+    for path, error in result.failed.items():
+        where = path or (f"delete under {destination}" if isinstance(error, DeletionsRefused) else f"listing {source}")
+        if isinstance(error, KeyboardInterrupt):
+            click.echo(f"{PROG}: interrupted: {where}", err=True)
+            continue
+        if debug:
+            traceback.print_exception(error, file=sys.stderr)
+        click.echo(error_line(where, error, with_type=not isinstance(error, DestinationError)), err=True)
+
+
+def report_tree(
+    command: str,
+    source: str,
+    destination: str,
+    result: TreeResult | None,
+    error: BaseException | None,
+    *,
+    quiet: bool,
+    as_json: bool,
+    debug: bool,
+) -> int:
+    """Print the summary (stdout), the failures and the error (stderr); the exit code."""
+    if error is not None:
+        code = exit_code_for(error)
+    else:
+        assert result is not None
+        code = tree_exit_code(result.failed)
+    if as_json:
+        click.echo(summary_json(command, source, destination, result or TreeResult(), code, error))
+    elif result is not None and not quiet:
+        click.echo(summary_line(command, source, destination, result, error))
+    sys.stdout.flush()
+    if result is not None:
+        _print_failures(result, source, destination, debug=debug)
+    if isinstance(error, KeyboardInterrupt):
+        click.echo(f"{PROG}: interrupted: {command} {source} -> {destination}", err=True)
+        return EXIT_INTERRUPTED
+    if error is not None:
+        print_error(f"{command} {error_where(error, source, destination)}", error, debug=debug)
+    return code

@@ -1,7 +1,14 @@
-"""One transfer command's session: its shared options, its stores, its plugins, and how it reports an outcome."""
+"""One transfer command's session, for single files and folders alike.
+
+Its shared options, its stores, the CLI's own plugins it registers for a
+block, whether it draws on the terminal, how it captures an error
+(:func:`destination_error`, ``Stores.unreachable``), and how it reports a
+single file's outcome.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -19,7 +26,7 @@ if TYPE_CHECKING:
 
     from remote_store import Store
 
-__all__ = ["OPTION_NAMES", "Options", "Session"]
+__all__ = ["OPTION_NAMES", "Options", "Session", "destination_error"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class Session:
     Args:
         opts: The shared options.
         data_on_stdout: stdout carries the data (``download SRC -``): the summary line and JSON go to stderr.
+
+    Attributes:
+        console: The console of the displays (stderr).
+        draws: Whether a display is drawn: stderr is a terminal that can draw, and no ``--quiet``.
     """
 
     def __init__(self, opts: Options, *, data_on_stdout: bool = False) -> None:
@@ -62,8 +73,9 @@ class Session:
         self.data_on_stdout = data_on_stdout
         self.recorder = CallRecorder()
         self.source_size = SourceSize()
-        console = stderr_console()
-        self.bar = ProgressBar(console) if console.is_terminal and not console.is_dumb_terminal and not quiet else None
+        self.console = console = stderr_console()
+        self.draws = console.is_terminal and not console.is_dumb_terminal and not quiet
+        self.bar = ProgressBar(console) if self.draws else None
 
     def __enter__(self) -> Session:
         return self
@@ -72,10 +84,13 @@ class Session:
         self.stores.close()
 
     @contextmanager
-    def plugins(self) -> Iterator[None]:
-        """Register the recorder, the size lookup (and the bar) in the process-wide manager for the block."""
+    def registered(self, *plugins: object | None) -> Iterator[None]:
+        """Register the CLI's own *plugins* (``None`` ones left out) in the process-wide manager for the block.
+
+        Each under ``cli-<type>-<id>``: unique, so two sessions of one process never clash.
+        """
         pm = plugin_manager()
-        mine: list[object] = [self.recorder, self.source_size] + ([self.bar] if self.bar is not None else [])
+        mine = [plugin for plugin in plugins if plugin is not None]
         for plugin in mine:
             pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
         try:
@@ -83,6 +98,10 @@ class Session:
         finally:
             for plugin in mine:
                 pm.unregister(plugin)
+
+    def captured(self, error: BaseException) -> BaseException:
+        """*error* as the command reports it: a store that could not be reached names its endpoint."""
+        return self.stores.unreachable(error, self._names)
 
     def store(self, location: Location) -> Store:
         """The store of a ``NAME:PATH`` location (raises :class:`StoreLookupError`)."""
@@ -143,11 +162,10 @@ class Session:
         started = time.perf_counter()
         try:
             self._reachable_or_raise()
-            with self.plugins():
+            with self.registered(self.recorder, self.source_size, self.bar):
                 call()
         except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported below, with its exit code
-            outcome.error = classify(exc) if classify is not None and isinstance(exc, Exception) else exc
-            outcome.error = self.stores.unreachable(outcome.error, self._names)
+            outcome.error = self.captured(classify(exc) if classify is not None and isinstance(exc, Exception) else exc)
         outcome.seconds = time.perf_counter() - started
         outcome.bytes = self.recorder.bytes_transferred
         if partial is not None and outcome.error is not None and _may_leave_partial(outcome):
@@ -190,3 +208,45 @@ def _may_leave_partial(outcome: Outcome) -> bool:
     if isinstance(error, AlreadyExists | FileExistsError | DestinationError):
         return False
     return outcome.bytes > 0 or isinstance(error, KeyboardInterrupt)
+
+
+def destination_error(
+    error: BaseException,
+    destination: str,
+    *,
+    local: str | None = None,
+    folder: bool = False,
+    not_found: bool = False,
+    denied: bool = False,
+    pipe: bool = False,
+) -> BaseException:
+    """*error* as a :class:`DestinationError` naming *destination* when it is the destination's (exit 7), else *error*.
+
+    What is the destination's, as the caller knows its ends:
+
+    - an OS error on the *local* path written (absolute; its temp file beside it; with *folder*, *local* is the
+      tree's root and every path under it counts), but ``FileExistsError`` for *destination* itself keeps its
+      own exit code (4: give --overwrite);
+    - with *not_found*, a store's ``NotFound`` (no such bucket or container: the source was already found or read);
+    - with *denied*, a store's ``PermissionDenied`` raised while the data moved (the destination is the only store
+      of the call: an upload; a plugin's denial in ``pre_transfer`` keeps its own code, 5);
+    - with *pipe*, a ``BrokenPipeError`` (the reader of stdout went away).
+    """
+    from remote_store import NotFound, PermissionDenied  # noqa: PLC0415 -- keep the top short
+
+    if local is not None and isinstance(error, OSError) and isinstance(error.filename, str):
+        filename = os.path.abspath(error.filename)
+        if folder:
+            inside = filename == local or filename.startswith(local.rstrip(os.sep) + os.sep)
+        else:
+            inside = filename == local or os.path.dirname(filename) == os.path.dirname(local)
+        if inside and not (isinstance(error, FileExistsError) and filename == destination):
+            return DestinationError(destination, error)
+    if not_found and isinstance(error, NotFound):
+        return DestinationError(destination, error)
+    moving = any(note.startswith("during ") for note in getattr(error, "__notes__", ()))
+    if denied and moving and isinstance(error, PermissionDenied):
+        return DestinationError(destination, error)
+    if pipe and isinstance(error, BrokenPipeError):
+        return DestinationError(destination, error)
+    return error

@@ -1,21 +1,19 @@
 """The folder commands: ``upload -r``, ``download -r``, ``copy -r`` and ``sync``.
 
 They call ``upload_tree`` / ``download_tree`` / ``transfer_tree`` with the
-options of the command line (:func:`tree_options`, :class:`TreeArgs`), draw
-the live display on a terminal (:mod:`remote_store_transfer.cli.tree_progress`),
-and report the result: the dry-run plan or one JSON object per file, the
-summary line (or object) on stdout, one line per failed file on stderr, and
-the exit code of :func:`tree_exit_code`.
+options of the command line (:func:`tree_options`, :class:`TreeArgs`) in the
+command's :class:`~remote_store_transfer.cli.session.Session`, draw the live
+display on a terminal (:mod:`remote_store_transfer.cli.tree_progress`), and
+report the result with :func:`~remote_store_transfer.cli.report.report_tree`:
+the dry-run plan or one JSON object per file, the summary line (or object) on
+stdout, one line per failed file on stderr, and the exit code.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
-import sys
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,26 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 from click.core import ParameterSource
 
-from remote_store_transfer import download_tree, plugin_manager, transfer_tree, upload_tree
-from remote_store_transfer.batch import TreeResult
-from remote_store_transfer.cli.progress import stderr_console
-from remote_store_transfer.cli.report import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    PROG,
-    DestinationError,
-    error_line,
-    error_message,
-    error_where,
-    exit_code_for,
-    format_bytes,
-    print_error,
-    service_error,
-)
-from remote_store_transfer.cli.stores import CONNECT_TIMEOUT, Location, Stores, atomic_writes
+from remote_store_transfer import download_tree, transfer_tree, upload_tree
+from remote_store_transfer.cli.report import file_json, plan_line, report_tree
+from remote_store_transfer.cli.session import Options, Session, destination_error
+from remote_store_transfer.cli.stores import Location, atomic_writes
 from remote_store_transfer.cli.tree_progress import SourceCounter, TreeProgress
-from remote_store_transfer.errors import DeletionsRefused, TransferDenied
 from remote_store_transfer.plugin import hookimpl
 from remote_store_transfer.tree.filters import compile_glob
 from remote_store_transfer.tree.options import OPTION_NAMES, TreeOptions
@@ -51,7 +34,7 @@ from remote_store_transfer.tree.plan import delete_limit
 if TYPE_CHECKING:
     from remote_store import Store
 
-    from remote_store_transfer.batch import Batch, FileOutcome
+    from remote_store_transfer.batch import Batch, FileOutcome, TreeResult
 
 __all__ = [
     "DASK",
@@ -61,13 +44,9 @@ __all__ = [
     "Flag",
     "RateParam",
     "TreeArgs",
-    "failed_count",
-    "file_json",
     "parse_rate",
     "reject_tree_options",
     "run_tree_command",
-    "summary_line",
-    "tree_exit_code",
     "tree_options",
 ]
 
@@ -345,86 +324,6 @@ class BatchRecorder:
 # -- output
 
 
-_PLAN_VERB = {"transferred": "would transfer", "skipped": "would skip", "deleted": "would delete"}
-
-
-def plan_line(outcome: FileOutcome) -> str:
-    """``would transfer photos/a.jpg (new)``: one line of the dry-run plan."""
-    reason = f" ({outcome.reason})" if outcome.reason else ""
-    return f"{_PLAN_VERB[outcome.status]} {outcome.path}{reason}"
-
-
-def failed_count(result: TreeResult, error: BaseException | None = None) -> int:
-    """The failures of a tree: its failed files, plus the error that ended it before any file could fail.
-
-    An error raised out of the tree (the destination could not be listed: bad credentials) is a
-    failure too, or the summary would say ``0 failed`` of a run that failed; Ctrl-C is not one.
-    """
-    ended = error is not None and not isinstance(error, KeyboardInterrupt) and not result.failed
-    return len(result.failed) + (1 if ended else 0)
-
-
-def summary_line(
-    command: str, source: str, destination: str, result: TreeResult, error: BaseException | None = None
-) -> str:
-    """The summary line of a folder command.
-
-    ``upload /tmp/photos -> s3:photos: 3 transferred, 1 skipped, 0 failed, 0 deleted, 1.5 MiB in 0.42 s (3.6 MiB/s)``;
-    a dry run: ``... (dry run): 3 would be transferred, 1 skipped, 0 failed, 0 would be deleted, 1.5 MiB``.
-    """
-    n = len
-    failed = failed_count(result, error)
-    if result.dry_run:
-        return (
-            f"{command} {source} -> {destination} (dry run): {n(result.transferred)} would be transferred, "
-            f"{n(result.skipped)} skipped, {failed} failed, {n(result.deleted)} would be deleted, "
-            f"{format_bytes(result.bytes_transferred)}"
-        )
-    seconds = result.seconds
-    moved = result.bytes_transferred
-    # a rate only for a run that wrote files: bytes of failed tries alone are no throughput
-    rate = f" ({format_bytes(moved / seconds)}/s)" if seconds > 0 and moved and result.transferred else ""
-    return (
-        f"{command} {source} -> {destination}: {n(result.transferred)} transferred, {n(result.skipped)} skipped, "
-        f"{failed} failed, {n(result.deleted)} deleted, "
-        f"{format_bytes(result.bytes_transferred)} in {seconds:.2f} s{rate}"
-    )
-
-
-def summary_json(
-    command: str, source: str, destination: str, result: TreeResult, code: int, error: BaseException | None
-) -> str:
-    """The summary as one JSON object (the last line of ``--json``)."""
-    data: dict[str, Any] = {
-        "operation": command,
-        "source": source,
-        "destination": destination,
-        "transferred": len(result.transferred),
-        "skipped": len(result.skipped),
-        "failed": failed_count(result, error),
-        "deleted": len(result.deleted),
-        "bytes": result.bytes_transferred,
-        "seconds": round(result.seconds, 6),
-        "dry_run": result.dry_run,
-        "ok": code == EXIT_OK,
-    }
-    if code != EXIT_OK:
-        data["error"] = error_message(error) if error is not None else f"{failed_count(result)} failed"
-        data["exit_code"] = code
-    return json.dumps(data)
-
-
-def tree_exit_code(failed: Mapping[str, BaseException]) -> int:
-    """0 when no file failed; the failures' exit code when they all share one; else 1.
-
-    A file cut by Ctrl-C counts as 130.
-    """
-    codes = {exit_code_for(error) for error in failed.values()}
-    if not codes:
-        return EXIT_OK
-    return codes.pop() if len(codes) == 1 else EXIT_ERROR
-
-
 class _OnFile:
     """The ``on_file`` callback: counts files for the display, prints JSON lines, keeps a dry run's plan."""
 
@@ -455,65 +354,19 @@ class _OnFile:
                 click.echo(plan_line(outcome))
 
 
-def file_json(outcome: FileOutcome) -> str:
-    """One file's JSON object; a denial's ``error`` names the plugin that denied it, as its error line does."""
-    data = outcome.as_dict()
-    if isinstance(outcome.error, TransferDenied):
-        data["error"] = f"TransferDenied: {error_message(outcome.error)}"
-    elif outcome.error is not None and (cause := service_error(outcome.error)) is not None:
-        data["error"] += f" ({cause})"  # the service's own code, as the error line shows it
-    return json.dumps(data)
-
-
-def _print_failures(result: TreeResult, source: str, destination: str, *, debug: bool) -> None:
-    """One line per failed file on stderr: ``remote-store-transfer: error: PATH: ErrorType: message``.
-
-    A failure of the tree itself (under ``""``) names what failed: the listing of the source, or the
-    deletions under the destination that were refused.
-    """
-    for path, error in result.failed.items():
-        where = path or (f"delete under {destination}" if isinstance(error, DeletionsRefused) else f"listing {source}")
-        if isinstance(error, KeyboardInterrupt):
-            click.echo(f"{PROG}: interrupted: {where}", err=True)
-            continue
-        if debug:
-            traceback.print_exception(error, file=sys.stderr)
-        click.echo(error_line(where, error, with_type=not isinstance(error, DestinationError)), err=True)
-
-
-def _destination_error(
-    error: BaseException, src: Location, dst: Location, destination: str, path: str = ""
-) -> BaseException:
-    """*error* as a :class:`DestinationError` when it is the destination's (exit code 7), else *error*.
-
-    A store's ``NotFound`` when the source is a local folder (no such bucket: the source files were just
-    read); an OS error on a local destination (a folder that cannot be made or written), but "exists" for
-    the file itself.
-    *destination* is the destination root (absolute when local), *path* the file's relative path.
-    """
-    from remote_store import NotFound  # noqa: PLC0415 -- keep the top short
-
-    if dst.is_local:
-        where = os.path.join(destination, path) if path else destination
-    else:
-        where = f"{destination.rstrip('/')}/{path}" if path else destination
-    if src.is_local and not dst.is_local and isinstance(error, NotFound):
-        return DestinationError(where, error)
-    if dst.is_local and isinstance(error, OSError) and isinstance(error.filename, str):
-        filename = os.path.abspath(error.filename)
-        exists = isinstance(error, FileExistsError) and filename == where  # the file itself: exit 4
-        inside = filename == destination or filename.startswith(destination.rstrip(os.sep) + os.sep)
-        if inside and not exists:
-            return DestinationError(where, error)
-    return error
-
-
 # -- the command
 
 
 def _root_name(location: Location) -> str:
     path = os.path.abspath(location.path) if location.is_local else location.path
     return os.path.basename(path.rstrip("/" + os.sep)) or (location.store or path)
+
+
+def _under(root: str, path: str, *, local: bool) -> str:
+    """The file *path* under the destination *root* (the root itself for ``""``)."""
+    if not path:
+        return root
+    return os.path.join(root, path) if local else f"{root.rstrip('/')}/{path}"
 
 
 def _check_folders(command: str, src: Location, dst: Location) -> None:
@@ -524,17 +377,7 @@ def _check_folders(command: str, src: Location, dst: Location) -> None:
 
 
 def run_tree_command(
-    command: Command,
-    src: Location,
-    dst: Location,
-    args: TreeArgs,
-    *,
-    config: str | None,
-    quiet: bool,
-    as_json: bool,
-    debug: bool,
-    connect_timeout: float = CONNECT_TIMEOUT,
-    verbosity: int = 0,
+    command: Command, src: Location, dst: Location, args: TreeArgs, opts: Options, *, verbosity: int = 0
 ) -> int:
     """Run one folder command; print the plan / JSON lines, the summary and the failures; return the exit code.
 
@@ -550,40 +393,53 @@ def run_tree_command(
     _check_folders(command, src, dst)
     source = os.path.abspath(src.path) if src.is_local else src.text
     destination = os.path.abspath(dst.path) if dst.is_local else dst.text
-    console = stderr_console()
-    draw = console.is_terminal and not console.is_dumb_terminal and not quiet and not args.dry_run
-    progress = TreeProgress(console, f"{command} {_root_name(src)}") if draw else None
-    # a local source is counted ahead (the tree's listing is lazy): the bar gets its total and an ETA early
-    counter = _source_counter(progress, src, args)
-    recorder = BatchRecorder()
-    on_file = _OnFile(as_json=as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
-    options: dict[str, Any] = {**args.options, "update": update, "on_file": on_file}
-    stores = Stores(config, connect_timeout=connect_timeout)
-    client = _dask_client(args)
-    if client is not None:
-        options["executor"] = client
-    try:
-        src_store = None if src.is_local else stores.get(src.store or "", src.text)
-        dst_store = None if dst.is_local else stores.get(dst.store or "", dst.text)
-        if dst_store is not None:
-            options["atomic"] = atomic_writes(dst_store, dst.store or "", args.options["atomic"])
-        call = _tree_call(src, dst, src_store, dst_store, options)
-        result, error = _run(call, [recorder] + ([progress] if progress is not None else []), progress, counter)
-    finally:
-        stores.close()
+    with Session(opts) as session:
+        draw = session.draws and not args.dry_run
+        progress = TreeProgress(session.console, f"{command} {_root_name(src)}") if draw else None
+        # a local source is counted ahead (the tree's listing is lazy): the bar gets its total and an ETA early
+        counter = _source_counter(progress, src, args)
+        recorder = BatchRecorder()
+        on_file = _OnFile(as_json=opts.as_json, dry_run=args.dry_run, progress=progress, show_skips=verbosity > 0)
+        options: dict[str, Any] = {**args.options, "update": update, "on_file": on_file}
+        client = _dask_client(args)
         if client is not None:
-            client.close()
+            options["executor"] = client
+        try:
+            src_store = None if src.is_local else session.store(src)
+            dst_store = None if dst.is_local else session.store(dst)
+            if dst_store is not None:
+                options["atomic"] = atomic_writes(dst_store, dst.store or "", args.options["atomic"])
+            call = _tree_call(src, dst, src_store, dst_store, options)
+            result, error = _run(session, call, recorder, progress, counter)
+        finally:
+            if client is not None:
+                client.close()
+
+    def captured(failure: BaseException, path: str = "") -> BaseException:
+        """*failure* of the file *path* (of the tree: ``""``) as the command reports it."""
+        return session.captured(
+            destination_error(
+                failure,
+                _under(destination, path, local=dst.is_local),
+                local=destination if dst.is_local else None,
+                folder=True,
+                # a store's NotFound when the source is a local folder: no such bucket (the files were just read)
+                not_found=src.is_local and not dst.is_local,
+            )
+        )
+
     if result is None:
         result = recorder.result
     if result is not None:
         for path, failure in list(result.failed.items()):
-            classified = _destination_error(failure, src, dst, destination, path)
-            result.failed[path] = stores.unreachable(classified, _names(src, dst))
+            result.failed[path] = captured(failure, path)
     if error is not None and not isinstance(error, KeyboardInterrupt):
-        error = stores.unreachable(_destination_error(error, src, dst, destination), _names(src, dst))
+        error = captured(error)
     if args.dry_run:
         on_file.print_plan()
-    return _report(command, source, destination, result, error, quiet=quiet, as_json=as_json, debug=debug)
+    return report_tree(
+        command, source, destination, result, error, quiet=opts.quiet, as_json=opts.as_json, debug=opts.debug
+    )
 
 
 def _source_counter(progress: TreeProgress | None, src: Location, args: TreeArgs) -> SourceCounter | None:
@@ -598,11 +454,6 @@ def _source_counter(progress: TreeProgress | None, src: Location, args: TreeArgs
         options.get("exclude", ()),
         follow_symlinks=bool(options.get("follow_symlinks", False)),
     )
-
-
-def _names(*locations: Location) -> list[str]:
-    """The store names of *locations* (local ones have none)."""
-    return [location.store for location in locations if location.store is not None]
 
 
 def _dask_client(args: TreeArgs) -> Any:
@@ -640,60 +491,28 @@ def _tree_call(
 
 
 def _run(
+    session: Session,
     call: Callable[[], TreeResult],
-    plugins: list[object],
+    recorder: BatchRecorder,
     progress: TreeProgress | None,
     counter: SourceCounter | None = None,
 ) -> tuple[TreeResult | None, BaseException | None]:
-    """*call* with *plugins* registered; ``(result, None)`` or ``(None, the error)`` (Ctrl-C included)."""
-    pm = plugin_manager()
-    for plugin in plugins:
-        pm.register(plugin, name=f"cli-{type(plugin).__name__.lower()}-{id(plugin):x}")
+    """*call* with the recorder (and the display) registered; ``(result, None)`` or ``(None, the error)``.
+
+    Ctrl-C is caught too: the caller reports it, with its exit code.
+    """
     result: TreeResult | None = None
     error: BaseException | None = None
     try:
-        if counter is not None:
-            counter.start()
-        result = call()
+        with session.registered(recorder, progress):
+            if counter is not None:
+                counter.start()
+            result = call()
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 -- reported by the caller, with its exit code
         error = exc
     finally:
-        for plugin in plugins:
-            pm.unregister(plugin)
         if counter is not None:  # the tree ended: no more counting
             counter.stop()
         if progress is not None:
             progress.stop(interrupted=isinstance(error, KeyboardInterrupt))
     return result, error
-
-
-def _report(
-    command: str,
-    source: str,
-    destination: str,
-    result: TreeResult | None,
-    error: BaseException | None,
-    *,
-    quiet: bool,
-    as_json: bool,
-    debug: bool,
-) -> int:
-    """Print the summary (stdout), the failures and the error (stderr); the exit code."""
-    if error is not None:
-        code = exit_code_for(error)
-    else:
-        assert result is not None
-        code = tree_exit_code(result.failed)
-    if as_json:
-        click.echo(summary_json(command, source, destination, result or TreeResult(), code, error))
-    elif result is not None and not quiet:
-        click.echo(summary_line(command, source, destination, result, error))
-    sys.stdout.flush()
-    if result is not None:
-        _print_failures(result, source, destination, debug=debug)
-    if isinstance(error, KeyboardInterrupt):
-        click.echo(f"{PROG}: interrupted: {command} {source} -> {destination}", err=True)
-        return EXIT_INTERRUPTED
-    if error is not None:
-        print_error(f"{command} {error_where(error, source, destination)}", error, debug=debug)
-    return code

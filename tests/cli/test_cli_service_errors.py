@@ -1,9 +1,9 @@
 """The service's own words in error lines: a missing bucket and bad credentials, against the moto server.
 
 moto checks credentials only when ``INITIAL_NO_AUTH_ACTION_COUNT`` is reached; its server
-sets that count at ``POST /moto-api/reset-auth`` (``0``: check every request). The test
-process runs the session's server, so :func:`checked` turns the check on for one test and off
-again (``inf``) after it.
+sets that count at ``POST /moto-api/reset-auth`` (``0``: check every request). The session's
+moto server is shared by every test, so :func:`checked` turns the check on for one test and off
+again (``inf``) after it, whatever the test's outcome (``MotoServer.credentials_checked``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 from cli.conftest import BUCKET, REGION, S3_KEY, S3_SECRET, Cli
+from harness import MotoServer
 
 PREFIX = "remote-store-transfer: error: "
 NO_BUCKET = "(NoSuchBucket: The specified bucket does not exist)"
@@ -73,13 +73,10 @@ def s3_cli(cli: Cli, s3_endpoint: str, tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def checked(s3_endpoint: str) -> Iterator[None]:
+def checked(moto_server: MotoServer) -> Iterator[None]:
     """Credentials checked on every request of the moto server, for one test."""
-    requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
-    try:
+    with moto_server.credentials_checked():
         yield
-    finally:
-        requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
 
 
 def test_a_missing_bucket_says_no_such_bucket(s3_cli):

@@ -118,3 +118,24 @@ def test_a_tree_that_failed_for_a_wrong_secret_counts_the_failure(s3_cli, checke
     summary = json.loads(as_json.stdout.splitlines()[-1])
     assert (summary["failed"], summary["transferred"], summary["bytes"], summary["ok"]) == (1, 0, 0, False)
     assert BAD_SIGNATURE in summary["error"]
+
+
+def test_the_shared_server_checks_nothing_again_once_a_checked_test_failed(moto_server, s3_endpoint):
+    """The session's server serves every later test: a failing checked test must not leave it checking."""
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="AKIAUNKNOWNKEY000000",
+        aws_secret_access_key="x",
+        region_name=REGION,
+    )
+
+    def failing_checked_test() -> None:
+        with moto_server.credentials_checked():
+            with pytest.raises(stranger.exceptions.ClientError, match="InvalidAccessKeyId"):
+                stranger.list_objects_v2(Bucket=BUCKET)
+            raise AssertionError("the test failed")
+
+    with pytest.raises(AssertionError, match="the test failed"):
+        failing_checked_test()
+    assert stranger.list_objects_v2(Bucket=BUCKET)["ResponseMetadata"]["HTTPStatusCode"] == 200

@@ -1,4 +1,4 @@
-"""A S3 upload and download against a moto server on 127.0.0.1, in this process: ours (a) and (c) against
+"""A S3 upload and download against a moto server on 127.0.0.1, in its own process: ours (a) and (c) against
 upstream, with ``upstream (A/A)`` as the noise floor, in ABBA order, best of the trials. Run alone::
 
     python benchmarks/s3.py [--quick]
@@ -12,7 +12,6 @@ from configs import BASELINE, UP, UP_AA, UP_CB, A, C, Managers, Plan, on_progres
 from local_bench import unlink, write_random
 from remote_store import Store
 from remote_store.ext import transfer as upstream
-from servers import moto_in_process
 from timing import best_of, ratio, summary, timed
 
 import remote_store_transfer as rst
@@ -26,22 +25,17 @@ __all__ = ["bench_s3"]
 
 def bench_s3(managers: Managers, workdir: Path, plan: Plan) -> dict[str, Any]:
     try:
-        import botocore.session
         from remote_store.backends import S3Backend
+        from servers import MotoServer
     except ImportError as exc:
         return {"unavailable": f"S3 needs remote-store[s3] and moto[server]: {exc}"}
     size = plan.s3_size
-    with moto_in_process() as endpoint:
-        client = botocore.session.get_session().create_client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        client.create_bucket(Bucket="bench")
+    with MotoServer(workdir / "moto").running() as server:
+        server.make_bucket("bench")
         store = Store(
-            backend=S3Backend("bench", endpoint_url=endpoint, key="testing", secret="testing", region_name="us-east-1")
+            backend=S3Backend(
+                "bench", endpoint_url=server.endpoint, key="testing", secret="testing", region_name=server.region
+            )
         )
         src = workdir / "s3-src.bin"
         write_random(src, size)

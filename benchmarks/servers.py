@@ -1,15 +1,14 @@
-"""The S3 servers of the benchmarks: moto in this process (the suite) or in its own (tests' storekit), and a
-bookkeeping client that lists, removes and counts requests without the store under test.
+"""The servers of the benchmarks, the tests' own harness, and a bookkeeping client that lists, removes and
+counts requests without the store under test.
 
-Importing this module puts ``tests/stores`` on ``sys.path`` (for ``storekit``'s
-``MotoServer`` / ``SshServer``, the servers the tests start) and forbids every
-client to ask for instance metadata.
+Importing this module puts ``tests`` on ``sys.path`` (for ``harness``: ``MotoServer`` /
+``SshServer``, the servers the tests start, each its own process: a server in the
+benchmark's process would compete with the client for the GIL and skew what is measured)
+and forbids every client to ask for instance metadata.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import re
 import sys
@@ -17,19 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "stores"))
+# After the benchmarks' own folder (sys.path[0] when run as a script): no test module shadows a benchmark module.
+sys.path.insert(1, str(ROOT / "tests"))
 
 # No client here may ever ask for instance metadata (169.254.169.254): every client gets its keys.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
-from storekit import MotoServer, SshServer, descendants, free_port  # noqa: E402
+from harness import MotoServer, SshServer, descendants  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tree_files import Tree
 
-__all__ = ["MotoBucket", "MotoServer", "SshServer", "moto_in_process"]
+__all__ = ["MotoBucket", "MotoServer", "SshServer"]
 
 # One line per request in moto's (werkzeug's) access log; the method may follow a colour escape.
 REQUEST_LINE = re.compile(rb'\] "(?:\x1b\[[0-9;]*m)*(GET|PUT|POST|HEAD|DELETE) ')
@@ -90,21 +90,3 @@ class MotoBucket:
         for rel in tree.relpaths():
             with open(tree.local / rel, "rb") as fh:
                 self.client.put_object(Bucket=self.bucket, Key=f"{tree.prefix}/{rel}", Body=fh)
-
-
-@contextlib.contextmanager
-def moto_in_process() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1 in this process (``ThreadedMotoServer``); yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the terminal
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(name, "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()

@@ -244,7 +244,7 @@ class NoDelaySFTPBackend(SFTPBackend):
     """``SFTPBackend`` whose every (re)connect goes through a new ``TCP_NODELAY`` socket.
 
     paramiko leaves Nagle on, which costs ~40 ms per SFTP write on loopback
-    (see ``SshServer.backend`` in tests/stores/storekit.py); storekit's fix
+    (see ``SshServer.backend`` in tests/harness.py); the harness's fix
     hands over one socket, so such a store cannot be opened again. A registry
     store (opened once per worker thread by the tree) needs this instead.
     Registered as backend type ``sftp-nodelay``; it relies on the parent's

@@ -8,7 +8,7 @@ Run it alone, or after the main suite::
 
 It measures, in one run, against real servers on 127.0.0.1 (a moto S3 server
 and OpenSSH ``sshd``, both started and stopped here; see
-``tests/stores/storekit.py``):
+``tests/harness.py``, the servers the tests use):
 
 1. Two trees, 400 x 64 KiB and 8 x 32 MiB (quick: 40 x 64 KiB and 2 x 4 MiB),
    for local -> S3, S3 -> local and local -> SFTP. Sides: ours

@@ -1,4 +1,11 @@
-"""Shared fixtures: stores, the spec marker, and a clean process-wide plugin manager per test."""
+"""Shared fixtures: stores, the spec marker, a clean process-wide plugin manager per test, and the real servers.
+
+``moto_server`` and ``ssh_server`` are the session's one moto S3 server and one
+OpenSSH server (``harness``), each its own process, started when a test first
+asks for it and stopped whatever the outcome. Every test directory uses these;
+a test that kills or restarts a server starts its own. A server that cannot
+start fails the tests (never a skip).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from remote_store import Store
 from remote_store.backends import LocalBackend, MemoryBackend
 
 import remote_store_transfer
+from harness import MotoServer, SshServer
 from remote_store_transfer.config import CONFIG_ENV
 from remote_store_transfer.plugin.manager import BLOCK_ENV, DISABLE_AUTOLOAD_ENV
 
@@ -49,3 +57,17 @@ def make_file(tmp_path: Path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """The session's moto S3 server (``python -m moto.server``); credentials unchecked unless a test asks."""
+    with MotoServer(tmp_path_factory.mktemp("moto")).running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """The session's OpenSSH server (key auth, ``internal-sftp`` rooted at ``ssh_server.root``)."""
+    with SshServer(tmp_path_factory.mktemp("sshd")).running() as server:
+        yield server

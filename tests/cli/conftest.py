@@ -1,4 +1,4 @@
-"""Fixtures for the command-line tests: a moto S3 server, a registry TOML, real test plugins, a CLI runner.
+"""Fixtures for the command-line tests: the session's moto S3 server, a registry TOML, real test plugins, a CLI runner.
 
 The CLI runs in this process by default (as pytest's ``runpytest_inprocess``):
 the real ``main()`` with its exit-code mapping, in *cwd*, with a clean
@@ -24,7 +24,7 @@ import textwrap
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
+
+from harness import MotoServer
 
 BUCKET = "cli-tests"
 S3_KEY = "testing"
@@ -43,18 +44,10 @@ _PLUGIN_VARS = ("REMOTE_STORE_TRANSFER_",)
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free 127.0.0.1 port, with the bucket ``cli-tests``."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    try:
-        client = s3_client(endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        yield endpoint
-    finally:
-        server.stop()
+def s3_endpoint(moto_server: MotoServer) -> str:
+    """The endpoint URL of the session's moto server (``tests/conftest.py``), with the bucket ``cli-tests``."""
+    moto_server.make_bucket(BUCKET)
+    return moto_server.endpoint
 
 
 def s3_client(endpoint: str) -> Any:

@@ -1,9 +1,9 @@
 """The service's own words in error lines: a missing bucket and bad credentials, against the moto server.
 
 moto checks credentials only when ``INITIAL_NO_AUTH_ACTION_COUNT`` is reached; its server
-sets that count at ``POST /moto-api/reset-auth`` (``0``: check every request). The test
-process runs the session's server, so :func:`checked` turns the check on for one test and off
-again (``inf``) after it.
+sets that count at ``POST /moto-api/reset-auth`` (``0``: check every request). The session's
+moto server is shared by every test, so :func:`checked` turns the check on for one test and off
+again (``inf``) after it, whatever the test's outcome (``MotoServer.credentials_checked``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 from cli.conftest import BUCKET, REGION, S3_KEY, S3_SECRET, Cli
+from harness import MotoServer
 
 PREFIX = "remote-store-transfer: error: "
 NO_BUCKET = "(NoSuchBucket: The specified bucket does not exist)"
@@ -73,13 +73,10 @@ def s3_cli(cli: Cli, s3_endpoint: str, tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def checked(s3_endpoint: str) -> Iterator[None]:
+def checked(moto_server: MotoServer) -> Iterator[None]:
     """Credentials checked on every request of the moto server, for one test."""
-    requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
-    try:
+    with moto_server.credentials_checked():
         yield
-    finally:
-        requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
 
 
 def test_a_missing_bucket_says_no_such_bucket(s3_cli):
@@ -121,3 +118,24 @@ def test_a_tree_that_failed_for_a_wrong_secret_counts_the_failure(s3_cli, checke
     summary = json.loads(as_json.stdout.splitlines()[-1])
     assert (summary["failed"], summary["transferred"], summary["bytes"], summary["ok"]) == (1, 0, 0, False)
     assert BAD_SIGNATURE in summary["error"]
+
+
+def test_the_shared_server_checks_nothing_again_once_a_checked_test_failed(moto_server, s3_endpoint):
+    """The session's server serves every later test: a failing checked test must not leave it checking."""
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="AKIAUNKNOWNKEY000000",
+        aws_secret_access_key="x",
+        region_name=REGION,
+    )
+
+    def failing_checked_test() -> None:
+        with moto_server.credentials_checked():
+            with pytest.raises(stranger.exceptions.ClientError, match="InvalidAccessKeyId"):
+                stranger.list_objects_v2(Bucket=BUCKET)
+            raise AssertionError("the test failed")
+
+    with pytest.raises(AssertionError, match="the test failed"):
+        failing_checked_test()
+    assert stranger.list_objects_v2(Bucket=BUCKET)["ResponseMetadata"]["HTTPStatusCode"] == 200

@@ -1,4 +1,4 @@
-"""A real ``distributed.LocalCluster`` (two worker processes), a moto S3 server, and a pip-style plugin install.
+"""A real ``distributed.LocalCluster`` (two worker processes), the shared moto server, and a pip-style plugin install.
 
 Worker processes are *spawned*: they start with this process's environment
 (``os.environ``) and ``sys.path`` as they are when the cluster starts, so
@@ -41,8 +41,9 @@ from rst_dask_kit import (
     S3_KEY_ENV,
     S3_SECRET_ENV,
     install_distribution,
-    load_storekit,
 )
+
+from harness import MotoServer
 
 BUCKET = "dask-trees"
 DASK_DIR = Path(__file__).resolve().parent
@@ -167,19 +168,18 @@ def worker_pids(dask_client: Any) -> set[int]:
     return pids
 
 
-# region: S3 (a moto server, as the store tests start it)
+# region: S3 (the session's moto server, shared with the other tests)
 
 
 @pytest.fixture(scope="session")
-def dask_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    storekit = load_storekit()
-    with storekit.MotoServer(tmp_path_factory.mktemp("moto")).running() as server:
-        server.make_bucket(BUCKET)
-        yield server
+def dask_moto(moto_server: MotoServer) -> MotoServer:
+    """The session's moto server (``tests/conftest.py``), with the bucket ``dask-trees``."""
+    moto_server.make_bucket(BUCKET)
+    return moto_server
 
 
 @pytest.fixture
-def s3_config(dask_moto: Any) -> dict[str, Any]:
+def s3_config(dask_moto: MotoServer) -> dict[str, Any]:
     """A remote-store registry config for an S3 store (its own root), credentials as ``${VAR}`` placeholders."""
     return {
         "backends": {

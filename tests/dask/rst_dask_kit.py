@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
-import sys
 import textwrap
 import time
 import uuid
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from remote_store_transfer import hookimpl
 
 HERE = Path(__file__).resolve().parent
-STOREKIT = HERE.parent / "stores" / "storekit.py"
 
 S3_KEY_ENV = "RST_TEST_S3_KEY"
 S3_SECRET_ENV = "RST_TEST_S3_SECRET"
@@ -75,20 +71,6 @@ def probe_events(folder: Path, batch_id: str) -> list[dict[str, Any]]:
         return []
     keys = ("event", "pid", "batch", "source", "destination")
     return [dict(zip(keys, json.loads(line), strict=True)) for line in path.read_text().splitlines()]
-
-
-def load_storekit() -> ModuleType:
-    """``tests/stores/storekit.py`` (its ``MotoServer``), imported under the name the store tests use."""
-    module = sys.modules.get("storekit")
-    if module is not None:
-        return module
-    spec = importlib.util.spec_from_file_location("storekit", STOREKIT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["storekit"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # region: plugins

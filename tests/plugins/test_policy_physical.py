@@ -2,7 +2,7 @@
 real paths for ``read_only``, ``max_size`` on the bytes that move, and case-insensitive matching.
 
 Each trick (a ``child()`` scope, ``..``, ``./``, ``//``, another case, a symlink) is tried on a local,
-a memory and an S3 store (a moto server started for this module).
+a memory and an S3 store (the session's moto server).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,9 @@ from remote_store import Store
 from remote_store.backends import LocalBackend, MemoryBackend
 
 import remote_store_transfer as rst
+from harness import MotoServer
 from remote_store_transfer import TransferDenied, TransferManager, configure, enable_plugin
 from remote_store_transfer.plugin.policy import is_physical, store_location
-from stores.storekit import MotoServer
 
 Trick = Callable[[Store], tuple[Store, str]]
 
@@ -41,12 +41,6 @@ def denied(call: Callable[[], object], rule: str) -> TransferDenied:
     return caught.value
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with MotoServer(tmp_path_factory.mktemp("moto")).running() as server:
-        yield server
-
-
 @pytest.fixture(params=["local", "memory", "s3"])
 def place(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, str]:
     """A new store and the physical location of its root, ending with ``/`` (``"memory:"`` for memory)."""
@@ -56,7 +50,7 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, str]:
         return Store(backend=LocalBackend(root=str(root))), f"local:{os.path.realpath(root)}/"
     if request.param == "memory":
         return Store(backend=MemoryBackend()), "memory:"
-    moto: MotoServer = request.getfixturevalue("moto")
+    moto: MotoServer = request.getfixturevalue("moto_server")
     bucket = f"policy-{uuid.uuid4().hex[:12]}"
     return moto.store(bucket), f"s3:{bucket}/"
 

@@ -1,9 +1,9 @@
 """Fixtures for the store tests: real S3 (moto) and SFTP (OpenSSH) servers on 127.0.0.1, and stores over them.
 
-Both servers are real processes started by the tests: ``python -m moto.server``
-and ``/usr/sbin/sshd -D`` with throwaway host and user keys. They are
-session-scoped (started once), stopped whatever the outcome, and reached only
-through remote-store's public ``S3Backend`` / ``SFTPBackend`` constructors.
+Both servers are real processes, the session's ``moto_server`` and ``ssh_server``
+(``tests/conftest.py``, over ``harness``): ``python -m moto.server`` and
+``/usr/sbin/sshd -D`` with throwaway host and user keys, reached only through
+remote-store's public ``S3Backend`` / ``SFTPBackend`` constructors.
 
 A server that cannot start fails the tests (never a skip): ``.ci/run`` installs
 ``openssh-server``, the ``test`` extra installs ``moto[server]``.
@@ -28,23 +28,11 @@ from storekit import (
     FaultyMemoryBackend,
     FaultyS3Backend,
     FaultySFTPBackend,
-    MotoServer,
-    SshServer,
 )
 
+from harness import MotoServer, SshServer
+
 # region: fixtures
-
-
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with MotoServer(tmp_path_factory.mktemp("moto")).running() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    with SshServer(tmp_path_factory.mktemp("sshd")).running() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")

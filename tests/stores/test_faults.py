@@ -27,18 +27,15 @@ from remote_store.backends import LocalBackend
 from storekit import (
     MIB,
     STORE_KINDS,
-    MotoServer,
     Recorder,
-    SshServer,
-    client_sockets_to,
     message_of,
     open_files,
-    port_is_free,
     sha256_in_store,
     sha256_of_file,
     stray_files,
 )
 
+from harness import MotoServer, SshServer, client_sockets_to, port_is_free
 from remote_store_transfer import IncompleteTransferError, TransferManager, hookimpl
 from remote_store_transfer.plugin.integrity import IntegrityPlugin
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from remote_store import NotFound, Store
 from remote_store.backends import MemoryBackend, S3Backend
-from storekit import FaultyS3Backend, MotoServer
+from storekit import FaultyS3Backend
 from treekit import read_local, read_store, write_local, write_store
 
+from harness import MotoServer
 from remote_store_transfer import (
     ContainerNotFound,
     DeleteLimitError,

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storekit import MotoServer
 from treekit import read_local, write_local, write_store
 
+from harness import MotoServer
 from remote_store_transfer import download_tree, transfer_tree, upload_tree
 
 BUCKET = "folder-markers"

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from remote_store import Store
-from storekit import SshServer
 
+from harness import SshServer
 from remote_store_transfer import download_tree, registry_store, upload_tree
 from remote_store_transfer.tree.shipping import SharedStore
 

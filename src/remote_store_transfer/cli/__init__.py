@@ -444,11 +444,13 @@ def _exit_interrupted(code: int) -> None:
     finalization costs 0.2-0.5 s of CPU (no I/O) after the last line ran; a
     user who pressed Ctrl-C waits for it. Every file has ended by now (the
     tree waits for the files in flight), and ``atexit`` handlers (logging, plugins'
-    exporters, multiprocessing) still run. With a live non-daemon thread (a
-    plugin's, Dask's) it returns, and the normal exit joins the thread.
+    exporters, multiprocessing) still run. A live non-daemon thread (a plugin's,
+    Dask's, a pool worker still ending) is joined first, as the normal exit
+    would: the same exit whatever the threads' timing.
     """
-    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
-        return
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
     atexit._run_exitfuncs()  # what the normal exit runs before its teardown (CPython's, in typeshed)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a reader gone meanwhile: nothing left to tell it

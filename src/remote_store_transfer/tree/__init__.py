@@ -1,6 +1,7 @@
 """Whole trees: ``upload_tree``, ``download_tree`` and ``transfer_tree``, built on the single-file core.
 
 * :mod:`~remote_store_transfer.batch` -- :class:`Batch`, :class:`FileOutcome`, :class:`TreeResult` (plain data).
+* :mod:`~remote_store_transfer.tree.options` -- every tree option, declared once (:class:`TreeOptions`).
 * :mod:`~remote_store_transfer.tree.filters` -- include / exclude globs on relative paths.
 * :mod:`~remote_store_transfer.tree.walk` -- the lazy listing of a local folder or a store prefix.
 * :mod:`~remote_store_transfer.tree.plan` -- the planner: compare source and destination, decide.

@@ -17,6 +17,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,37 @@ class Cli:
             check=False,
         )
 
+    def interrupted(
+        self, *args: str, marker: Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The CLI as a process, sent SIGINT once *marker* exists (a plugin made it at the first chunk).
+
+        *env* installs the plugin (``PYTHONPATH``) and steers it; the child gets the default SIGINT
+        handler whatever this process has. Gives up (a failed assertion) after 60 s without a chunk.
+        """
+        proc = subprocess.Popen(
+            self.command(*args),
+            cwd=self.cwd,
+            env=self.environment(
+                {"RST_TEST_RATE": str(8 * 1024 * 1024), "RST_TEST_MARKER": str(marker), **(env or {})}
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,  # noqa: PLW1509 -- it only resets SIGINT, before exec
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no chunk moved within 60 s"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
     def piped(
         self, *args: str, data: bytes = b"", env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
@@ -163,6 +195,10 @@ class Cli:
         return subprocess.run(
             self.command(*args), cwd=self.cwd, env=self.environment(env), input=data, capture_output=True, timeout=120
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_in_process(args: list[str], cwd: Path, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import time
 
 import pytest
 
 SIZE = 64 * 1024 * 1024
 
 
-def _default_sigint() -> None:
-    # A shell may start background jobs with SIGINT ignored, and Python then keeps ignoring it;
-    # the CLI must get Ctrl-C as a terminal user's shell would deliver it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def interrupt_after_first_chunk(cli, plugin_env, marker, *args):
-    """Run the CLI with the throttling test plugin, send SIGINT once a chunk moved; (rc, stdout, stderr)."""
-    env = cli.environment({**plugin_env, "RST_TEST_RATE": str(8 * 1024 * 1024), "RST_TEST_MARKER": str(marker)})
-    proc = subprocess.Popen(
-        cli.command(*args),
-        cwd=cli.cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,  # noqa: PLW1509 -- it only resets SIGINT, before exec
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no chunk moved within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    return proc.returncode, stdout, stderr
+    """:meth:`Cli.interrupted` with the throttling test plugin; ``(rc, stdout, stderr)``."""
+    done = cli.interrupted(*args, marker=marker, env=plugin_env)
+    return done.returncode, done.stdout, done.stderr
 
 
 def check_interrupted(rc, stdout, stderr, what):

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import time
 
 import boto3
 import pytest
@@ -53,10 +50,6 @@ _probe = _FinalizedAtTeardown()  # a module global: finalized when the interpret
 """
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("store", ["local", "s3"])
 def test_ctrl_c_exits_after_the_exit_handlers_with_nothing_partial(
     cli_stores, registry, make_plugin_dist, tmp_path, store
@@ -67,34 +60,15 @@ def test_ctrl_c_exits_after_the_exit_handlers_with_nothing_partial(
         (src / name).write_bytes(os.urandom(FILE))
     site = make_plugin_dist("rst_exit_probe", "exitprobe", PLUGIN)
     marker, at_exit, teardown = tmp_path / "marker", tmp_path / "at-exit", tmp_path / "teardown"
-    env = cli_stores.environment(
-        {
-            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-            "RST_TEST_RATE": str(8 * 1024 * 1024),
-            "RST_TEST_MARKER": str(marker),
-            "RST_TEST_AT_EXIT": str(at_exit),
-            "RST_TEST_TEARDOWN": str(teardown),
-        }
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "RST_TEST_AT_EXIT": str(at_exit),
+        "RST_TEST_TEARDOWN": str(teardown),
+    }
+    proc = cli_stores.interrupted(
+        "upload", "-r", "big", f"{store}:big", "--json", "--transfers", "3", marker=marker, env=env
     )
-    proc = subprocess.Popen(
-        cli_stores.command("upload", "-r", "big", f"{store}:big", "--json", "--transfers", "3"),
-        cwd=cli_stores.cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,  # noqa: PLW1509 -- it only resets SIGINT, before exec
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no chunk moved within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    stdout, stderr = proc.stdout, proc.stderr
 
     assert proc.returncode == 130, stderr
     assert stderr.splitlines()[-1] == f"remote-store-transfer: interrupted: upload {src} -> {store}:big"

@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -619,33 +616,13 @@ def test_help_documents_sync_and_the_folder_exit_rule(cli):
 # -- Ctrl-C
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_exits_130_with_the_summary(cli_stores, registry, plugin_env, tmp_path):
     make_tree(cli_stores.cwd / "big", {f"f{i}.bin": b"\0" * (8 * 1024 * 1024) for i in range(4)})
     marker = tmp_path / "marker"
-    env = cli_stores.environment({**plugin_env, "RST_TEST_RATE": str(8 * 1024 * 1024), "RST_TEST_MARKER": str(marker)})
-    proc = subprocess.Popen(
-        cli_stores.command("upload", "-r", "big", "local:big", "--json", "--transfers", "2"),
-        cwd=cli_stores.cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,  # noqa: PLW1509 -- it only resets SIGINT, before exec
+    proc = cli_stores.interrupted(
+        "upload", "-r", "big", "local:big", "--json", "--transfers", "2", marker=marker, env=plugin_env
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no chunk moved within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    stdout, stderr = proc.stdout, proc.stderr
 
     assert proc.returncode == 130, stderr
     assert (

@@ -21,12 +21,15 @@ the session ends.
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
 import os
 import secrets
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +202,26 @@ def s3_config(dask_moto: MotoServer) -> dict[str, Any]:
 
 
 # endregion
+
+
+@pytest.fixture(scope="module")
+def pool(dask_env: dict[str, str]) -> Iterator[ProcessPoolExecutor]:
+    """Two spawned processes; they start at the first task, with the session's S3 credential variables set."""
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
+        yield executor
+
+
+@pytest.fixture
+def submitted(monkeypatch: pytest.MonkeyPatch) -> list[functools.partial[Any]]:
+    """Every call the runner hands to the executor (what is serialized and sent to a worker), recorded."""
+    from remote_store_transfer.tree.runner import Runner
+
+    calls: list[functools.partial[Any]] = []
+    submit = Runner._submit
+
+    def spy(self: Runner, executor: Any, task: Any) -> Any:
+        calls.append(task.call)
+        return submit(self, executor, task)
+
+    monkeypatch.setattr(Runner, "_submit", spy)
+    return calls

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,12 +18,6 @@ from remote_store_transfer.plugin.policy import store_location
 
 KEPT = {"a.txt": b"alpha"}
 EXTRA = {"stale.txt": b"stale", "sub/stale.txt": b"stale too"}
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[ProcessPoolExecutor]:
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
-        yield executor
 
 
 @pytest.fixture

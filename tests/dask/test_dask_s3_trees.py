@@ -25,22 +25,8 @@ from remote_store_transfer.batch import Batch
 from remote_store_transfer.context import Endpoint
 from remote_store_transfer.tree.engine import _Tree
 from remote_store_transfer.tree.options import TreeOptions
-from remote_store_transfer.tree.runner import Runner, Task
+from remote_store_transfer.tree.runner import Runner
 from remote_store_transfer.tree.worker import BatchSpec, run_delete, run_file
-
-
-@pytest.fixture
-def submitted(monkeypatch: pytest.MonkeyPatch) -> list[functools.partial[Any]]:
-    """Every call the runner hands to the executor (what is serialized and sent to a worker), recorded."""
-    calls: list[functools.partial[Any]] = []
-    submit = Runner._submit
-
-    def spy(self: Runner, executor: Any, task: Task) -> Any:
-        calls.append(task.call)  # type: ignore[arg-type]
-        return submit(self, executor, task)
-
-    monkeypatch.setattr(Runner, "_submit", spy)
-    return calls
 
 
 def _assert_no_secret(payload: bytes, credentials: dict[str, str], what: str = "the serialized task") -> None:

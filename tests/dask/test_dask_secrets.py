@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import pickle
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -22,30 +21,8 @@ from rst_dask_kit import S3_KEY_ENV, S3_SECRET_ENV, CallerSpy, local_tree, make_
 import remote_store_transfer as rst
 from remote_store_transfer import CannotTravel
 from remote_store_transfer.audit import verify_store
-from remote_store_transfer.tree.runner import Runner, Task
 from remote_store_transfer.tree.shipping import store_spec
 from remote_store_transfer.tree.worker import BatchSpec
-
-
-@pytest.fixture(scope="module")
-def pool(dask_env: dict[str, str]) -> Iterator[ProcessPoolExecutor]:
-    """Two spawned processes; they start at the first task, with the session's S3 credential variables set."""
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
-        yield executor
-
-
-@pytest.fixture
-def submitted(monkeypatch: pytest.MonkeyPatch) -> list[functools.partial[Any]]:
-    """Every call the runner hands to the executor (what is serialized and sent to a worker), recorded."""
-    calls: list[functools.partial[Any]] = []
-    submit = Runner._submit
-
-    def spy(self: Runner, executor: Any, task: Task) -> Any:
-        calls.append(task.call)  # type: ignore[arg-type]
-        return submit(self, executor, task)
-
-    monkeypatch.setattr(Runner, "_submit", spy)
-    return calls
 
 
 def _leaks(call: functools.partial[Any], credentials: dict[str, str]) -> list[str]:
